@@ -1,0 +1,124 @@
+"""Command line: ``python -m heatmapping COMMAND``; ``--help`` lists the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data, models, render
+from .network import save
+from .train import Trainer, predict, softmax
+
+
+def _demo(args) -> None:
+    """The main job on the embedded data: 12 digits with the shipped CNN's predictions."""
+    net = models.load_model(args.model)
+    images, labels = data.load_mnist5k()
+    rng = np.random.default_rng(args.seed)
+    pick = rng.choice(len(images), size=12, replace=False)
+    p = softmax(net.forward(models.inputs_for(net, images[pick])))
+    titles = []
+    for label, probs in zip(labels[pick], p):
+        c = int(probs.argmax())
+        titles.append(f"label {label}: pred {c}\np = {probs[c]:.3f}")
+        print(f"label {label}  predicted {c}  probability {probs[c]:.4f}")
+    path = render.digit_grid(images[pick], titles, args.out)
+    print(f"wrote {Path(path).resolve()}")
+
+
+def _train(args) -> None:
+    """Train a reference model on the 5,000 embedded digits and save it."""
+    recipe = dict(models.RECIPES[args.model])
+    if args.epochs is not None:
+        recipe["epochs"] = args.epochs
+    if args.seed is not None:
+        recipe["random_state"] = args.seed
+    images, labels = data.load_mnist5k()
+    rng = np.random.default_rng(recipe["random_state"])
+    net = models.ARCHITECTURES[args.model](rng=rng).astype(args.dtype)
+    x = models.inputs_for(net, images, dtype=args.dtype)
+    validation = {}
+    if args.validation_data:
+        test_images, test_labels = data.load_mnist(args.validation_data)
+        validation = dict(X_val=models.inputs_for(net, test_images[:2000], dtype=args.dtype),
+                          y_val=test_labels[:2000].astype(np.int64))
+    print(f"training {args.model} on {len(x)} embedded digits, {args.dtype}: {recipe}")
+    start = time.perf_counter()
+    trainer = Trainer(**recipe).fit(net, x, labels.astype(np.int64), **validation)
+    seconds = time.perf_counter() - start
+    metadata = {"model": args.model, "recipe": recipe, "dtype": args.dtype,
+                "training_seconds": round(seconds, 1), "history": trainer.history_}
+    path = save(trainer.net_, args.out, metadata=metadata)
+    print(f"trained in {seconds:.1f} s; wrote {path}")
+
+
+def _evaluate(args) -> None:
+    """Accuracy of a model on a labelled MNIST split."""
+    net = models.load_model(args.model)
+    images, labels = data.load_mnist(args.data, split=args.split)
+    predicted = predict(net, models.inputs_for(net, images)).argmax(axis=1)
+    correct = int((predicted == labels).sum())
+    for c in range(10):
+        mask = labels == c
+        print(f"class {c}: {np.mean(predicted[mask] == c):.4f} ({mask.sum()} digits)")
+    print(f"accuracy: {correct / len(labels):.4f} ({correct}/{len(labels)})")
+
+
+def _download(args) -> None:
+    """Fetch the four official MNIST files into a folder, verifying their checksums."""
+    data.download_mnist(args.folder)
+    print(f"MNIST is in {Path(args.folder).resolve()}; use --data {args.folder} "
+          f"or set HEATMAPPING_DATA={args.folder}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m heatmapping",
+        description="Pure-NumPy methods for interpreting and understanding deep neural networks "
+                    "(Montavon, Samek & Mueller 2017).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="draw 12 embedded digits with the shipped CNN's predictions")
+    p.add_argument("--model", default="cnn", help="model name (mlp, cnn) or file (default cnn)")
+    p.add_argument("--out", default="demo.png", help="PNG file to write (default demo.png)")
+    p.add_argument("--seed", type=int, default=0, help="which digits to draw (default 0)")
+    p.set_defaults(run=_demo)
+
+    p = sub.add_parser("train", help="train a reference model on the 5,000 embedded digits")
+    p.add_argument("--model", choices=sorted(models.ARCHITECTURES), required=True)
+    p.add_argument("--out", required=True, help="model file to write (.npz)")
+    p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
+    p.add_argument("--seed", type=int, help="override the recipe's random_state")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--validation-data", metavar="DIR",
+                   help="MNIST folder whose first 2,000 test digits are scored every epoch")
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("evaluate", help="accuracy of a model on an MNIST split")
+    p.add_argument("--model", default="cnn", help="model name (mlp, cnn) or file (default cnn)")
+    p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA)")
+    p.add_argument("--split", choices=["test", "train"], default="test")
+    p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("download", help="download the official MNIST files (needs a network)")
+    p.add_argument("--folder", required=True, help="folder to download into")
+    p.set_defaults(run=_download)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

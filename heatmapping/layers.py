@@ -1,0 +1,442 @@
+"""Layers of a feed-forward network, each a small class with ``forward`` and ``backward``.
+
+Conventions used everywhere in ``heatmapping``:
+
+* images are ``(N, C, H, W)``, vectors ``(N, D)``; the first axis is always the batch;
+* ``Linear`` weights have shape ``(D_in, D_out)``, so ``z = a @ W + b`` reads as the paper's
+  ``z_k = sum_j a_j w_jk + b_k`` (Sec. 5.1);
+* ``Conv2d`` weights have shape ``(C_out, C_in, kh, kw)`` (the PyTorch/ONNX layout), bias
+  ``(C_out,)``;
+* the dtype of a result follows ``numpy.result_type`` of the input and the parameters, so a
+  float32 network fed float32 input computes in float32, and float64 anywhere gives float64.
+
+A layer holds its parameters and hyper-parameters only; it keeps nothing between calls.
+``forward(a)`` maps the layer input ``a`` to its output.  ``backward(a, grad_out)`` returns the
+gradient of ``sum(forward(a) * grad_out)`` with respect to ``a``.  For the linear-type layers
+(``Linear``, ``Conv2d`` and the sum and average pools) ``backward`` is the exact transpose of the
+linear part of ``forward`` and does not depend on ``a``: this is the operation ``c = W s`` of the
+paper's Eq. (6) that layer-wise relevance propagation calls (Sec. 6.3).  Layers with parameters
+also have ``parameter_gradients(a, grad_out)``, used for training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = [
+    "Layer", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "MaxPool2d", "LpPool2d",
+    "ReLU", "Flatten", "Dropout", "Multiply", "LAYER_TYPES",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# input checks shared by all layers
+
+def _check_float(a: np.ndarray, what: str) -> np.ndarray:
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"{what}: expected a floating-point array, got dtype {a.dtype}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what}: input contains NaN or Inf; expected finite values")
+    return a
+
+
+def _check_image(a: np.ndarray, channels: int | None, what: str) -> np.ndarray:
+    a = _check_float(a, what)
+    if a.ndim != 4:
+        raise ValueError(f"{what}: expected images of shape (N, C, H, W), got shape {a.shape}")
+    if channels is not None and a.shape[1] != channels:
+        raise ValueError(f"{what}: expected {channels} input channels, got shape {a.shape}")
+    return a
+
+
+def _pair(v, name: str, minimum: int) -> tuple[int, int]:
+    """Read an int or a pair of ints (height, width), each at least ``minimum``."""
+    pair = (v, v) if np.isscalar(v) else tuple(v)
+    if len(pair) != 2 or any(int(p) != p or p < minimum for p in pair):
+        raise ValueError(f"{name} must be an integer >= {minimum} or a pair of them, got {v!r}")
+    return int(pair[0]), int(pair[1])
+
+
+# --------------------------------------------------------------------------------------------
+# windows: the one piece of index arithmetic shared by convolution and pooling
+
+def _output_size(size: int, k: int, stride: int, pad: int, what: str) -> int:
+    if size + 2 * pad < k:
+        raise ValueError(f"{what}: window {k} is larger than the (padded) input size {size + 2 * pad}")
+    return (size + 2 * pad - k) // stride + 1
+
+
+def _windows(a: np.ndarray, k, stride, pad, fill: float = 0.0) -> np.ndarray:
+    """Read-only view of all windows of ``a``.
+
+    ``a`` (N, C, H, W) -> (N, C, Ho, Wo, kh, kw), where ``[:, :, i, j]`` is the window whose
+    top-left corner is at ``(i*sh - ph, j*sw - pw)`` of the unpadded input.
+    """
+    (kh, kw), (sh, sw), (ph, pw) = k, stride, pad
+    if ph or pw:
+        a = np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    return sliding_window_view(a, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+
+
+def _scatter_windows(cols: np.ndarray, shape, k, stride, pad) -> np.ndarray:
+    """Adjoint of :func:`_windows`: add every window entry back to the pixel it was read from.
+
+    ``cols`` (N, C, Ho, Wo, kh, kw) -> (N, C, H, W).  Loops over the kh*kw kernel offsets only;
+    each iteration is one strided, vectorized addition over all samples and positions.
+    """
+    (kh, kw), (sh, sw), (ph, pw) = k, stride, pad
+    N, C, H, W = shape
+    Ho, Wo = cols.shape[2:4]
+    out = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += cols[:, :, :, :, i, j]
+    return out[:, :, ph:ph + H, pw:pw + W]
+
+
+# --------------------------------------------------------------------------------------------
+
+class Layer:
+    """Base class: a stateless map with ``forward`` and ``backward``.
+
+    Subclasses list their array parameters in ``param_names`` and their hyper-parameters
+    (plain JSON values) in ``config()``, which is what saving a network needs.
+    """
+
+    param_names: tuple[str, ...] = ()
+    #: True for layers whose forward pass is linear in ``a`` (up to the bias) and whose
+    #: ``backward`` is its transpose: these are the layers LRP propagates through with Eq. (4)-(7).
+    linear = False
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, a: np.ndarray, grad_out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def parameter_gradients(self, a: np.ndarray, grad_out: np.ndarray) -> dict[str, np.ndarray]:
+        return {}
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in self.param_names}
+
+    def config(self) -> dict:
+        return {}
+
+    def replace(self, **params) -> "Layer":
+        """A new layer of the same kind and hyper-parameters with some parameters replaced.
+
+        This is how LRP builds the modified layer ``rho(layer)`` of a rule (Sec. 6.3).
+        """
+        unknown = set(params) - set(self.param_names)
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no parameters {sorted(unknown)}")
+        return type(self)(**{**self.params(), **params}, **self.config())
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of one output sample for one input sample of ``input_shape`` (no batch axis)."""
+        dummy = np.zeros((1, *input_shape))
+        return self.forward(dummy).shape[1:]
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}={v.shape}" for k, v in self.params().items())
+        cfg = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({', '.join(s for s in (shapes, cfg) if s)})"
+
+
+class Linear(Layer):
+    """Fully connected layer, z_k = sum_j a_j w_jk + b_k (Sec. 5.1).
+
+    Parameters
+    ----------
+    W : array (D_in, D_out)
+    b : array (D_out,)
+
+    ``forward``: (N, D_in) -> (N, D_out).  ``backward`` is ``grad_out @ W.T``: the paper's
+    ``c = W s`` (Eq. 6) with ``s`` on the rows.
+    """
+
+    param_names = ("W", "b")
+    linear = True
+
+    def __init__(self, W, b):
+        W, b = np.asarray(W), np.asarray(b)
+        if W.ndim != 2:
+            raise ValueError(f"Linear: expected W of shape (D_in, D_out), got shape {W.shape}")
+        if b.shape != (W.shape[1],):
+            raise ValueError(f"Linear: expected b of shape ({W.shape[1]},) to match W {W.shape}, "
+                             f"got shape {b.shape}")
+        self.W, self.b = W, b
+
+    @classmethod
+    def init(cls, d_in: int, d_out: int, *, rng: np.random.Generator, dtype=np.float64):
+        """He-initialised weights (std sqrt(2 / d_in), suited to ReLU) and zero bias."""
+        W = rng.standard_normal((d_in, d_out)) * np.sqrt(2.0 / d_in)
+        return cls(W.astype(dtype), np.zeros(d_out, dtype=dtype))
+
+    def _check(self, a):
+        a = _check_float(a, "Linear")
+        if a.ndim != 2 or a.shape[1] != self.W.shape[0]:
+            raise ValueError(f"Linear: expected input of shape (N, {self.W.shape[0]}), "
+                             f"got shape {a.shape}")
+        return a
+
+    def forward(self, a):
+        return self._check(a) @ self.W + self.b
+
+    def backward(self, a, grad_out):
+        return grad_out @ self.W.T
+
+    def parameter_gradients(self, a, grad_out):
+        return {"W": a.T @ grad_out, "b": grad_out.sum(axis=0)}
+
+
+class Conv2d(Layer):
+    """2-D convolution (cross-correlation, as in every deep learning library).
+
+    z[n, o, y, x] = sum_{c, i, j} a_pad[n, c, y*s + i, x*s + j] W[o, c, i, j] + b[o]
+
+    with ``a_pad`` the input zero-padded by ``padding`` on each side.  This is the paper's
+    z_k = sum_j a_j w_jk with a sparse, weight-shared matrix w_jk.
+
+    Parameters
+    ----------
+    W : array (C_out, C_in, kh, kw)
+    b : array (C_out,)
+    stride, padding : int or (int, int)
+
+    ``forward``: (N, C_in, H, W) -> (N, C_out, Ho, Wo), Ho = (H + 2 ph - kh) // sh + 1.
+    Implemented as im2col (a strided view of all windows) followed by one BLAS contraction;
+    ``backward`` is the transpose: a contraction with W, then the windows added back in place.
+    """
+
+    param_names = ("W", "b")
+    linear = True
+
+    def __init__(self, W, b, *, stride=1, padding=0):
+        W, b = np.asarray(W), np.asarray(b)
+        if W.ndim != 4:
+            raise ValueError(f"Conv2d: expected W of shape (C_out, C_in, kh, kw), got shape {W.shape}")
+        if b.shape != (W.shape[0],):
+            raise ValueError(f"Conv2d: expected b of shape ({W.shape[0]},) to match W {W.shape}, "
+                             f"got shape {b.shape}")
+        self.W, self.b = W, b
+        self.stride = _pair(stride, "Conv2d stride", 1)
+        self.padding = _pair(padding, "Conv2d padding", 0)
+
+    @classmethod
+    def init(cls, c_in: int, c_out: int, kernel_size, *, rng: np.random.Generator,
+             stride=1, padding=0, dtype=np.float64):
+        """He-initialised kernels (std sqrt(2 / fan_in)) and zero bias."""
+        kh, kw = _pair(kernel_size, "Conv2d kernel_size", 1)
+        W = rng.standard_normal((c_out, c_in, kh, kw)) * np.sqrt(2.0 / (c_in * kh * kw))
+        return cls(W.astype(dtype), np.zeros(c_out, dtype=dtype), stride=stride, padding=padding)
+
+    def config(self):
+        return {"stride": list(self.stride), "padding": list(self.padding)}
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return self.W.shape[2], self.W.shape[3]
+
+    def _cols(self, a):
+        a = _check_image(a, self.W.shape[1], "Conv2d")
+        for size, k, p in zip(a.shape[2:], self.kernel_size, self.padding):
+            _output_size(size, k, 1, p, "Conv2d")
+        return _windows(a, self.kernel_size, self.stride, self.padding)
+
+    def forward(self, a):
+        cols = self._cols(a)                                   # (N, C, Ho, Wo, kh, kw)
+        z = np.tensordot(cols, self.W, axes=((1, 4, 5), (1, 2, 3)))  # (N, Ho, Wo, C_out)
+        return (z + self.b).transpose(0, 3, 1, 2)
+
+    def backward(self, a, grad_out):
+        cols = np.tensordot(grad_out, self.W, axes=(1, 0))    # (N, Ho, Wo, C_in, kh, kw)
+        cols = cols.transpose(0, 3, 1, 2, 4, 5)
+        return _scatter_windows(cols, a.shape, self.kernel_size, self.stride, self.padding)
+
+    def parameter_gradients(self, a, grad_out):
+        cols = self._cols(a)
+        dW = np.tensordot(grad_out, cols, axes=((0, 2, 3), (0, 2, 3)))  # (C_out, C_in, kh, kw)
+        return {"W": dW, "b": grad_out.sum(axis=(0, 2, 3))}
+
+
+class _Pool2d(Layer):
+    """Shared hyper-parameters of the pooling layers: window, stride (default = window), padding.
+
+    Pooling acts on each channel separately: (N, C, H, W) -> (N, C, Ho, Wo).
+    """
+
+    #: value the pooling input is padded with (a pad value that never wins or counts)
+    _fill = 0.0
+
+    def __init__(self, window, stride=None, padding=0):
+        self.window = _pair(window, f"{type(self).__name__} window", 1)
+        self.stride = _pair(self.window if stride is None else stride,
+                            f"{type(self).__name__} stride", 1)
+        self.padding = _pair(padding, f"{type(self).__name__} padding", 0)
+
+    def config(self):
+        return {"window": list(self.window), "stride": list(self.stride),
+                "padding": list(self.padding)}
+
+    def _cols(self, a):
+        name = type(self).__name__
+        a = _check_image(a, None, name)
+        for size, k, p in zip(a.shape[2:], self.window, self.padding):
+            _output_size(size, k, 1, p, name)
+        return _windows(a, self.window, self.stride, self.padding, fill=self._fill)
+
+    def _scatter(self, cols, shape):
+        return _scatter_windows(cols, shape, self.window, self.stride, self.padding)
+
+
+class SumPool2d(_Pool2d):
+    """Sum pooling, a_k = sum_{j in window k} a_j: a linear layer with all weights 1 (Sec. 6.1)."""
+
+    linear = True
+
+    def forward(self, a):
+        return self._cols(a).sum(axis=(4, 5))
+
+    def backward(self, a, grad_out):
+        cols = np.broadcast_to(grad_out[..., None, None], (*grad_out.shape, *self.window))
+        return self._scatter(cols, a.shape)
+
+
+class AvgPool2d(SumPool2d):
+    """Average pooling, a_k = (1 / |window|) sum_{j in window k} a_j (zero padding counts)."""
+
+    def forward(self, a):
+        return super().forward(a) / (self.window[0] * self.window[1])
+
+    def backward(self, a, grad_out):
+        return super().backward(a, grad_out / (self.window[0] * self.window[1]))
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling, a_k = max_{j in window k} a_j.
+
+    The gradient goes to the first maximal entry of each window (row-major order), which is
+    what winner-take-all relevance redistribution (Bach et al., Sec. 5.3) also uses.
+    """
+
+    _fill = -np.inf
+
+    def forward(self, a):
+        return self._cols(a).max(axis=(4, 5))
+
+    def winners(self, a) -> np.ndarray:
+        """One-hot mask (N, C, Ho, Wo, kh, kw) of the first maximal entry of each window."""
+        cols = self._cols(a)
+        N, C, Ho, Wo, kh, kw = cols.shape
+        flat_argmax = cols.reshape(N, C, Ho, Wo, kh * kw).argmax(axis=-1)
+        return (np.arange(kh * kw) == flat_argmax[..., None]).reshape(cols.shape)
+
+    def backward(self, a, grad_out):
+        cols = self.winners(a) * grad_out[..., None, None]
+        return self._scatter(cols, a.shape)
+
+
+class LpPool2d(_Pool2d):
+    """l_p pooling, a_k = (sum_{j in window k} |a_j|^p)^(1/p), p >= 1 (Sec. 5.3).
+
+    p = 1 on non-negative inputs is sum pooling; p -> inf tends to max pooling.  The gradient is
+    sign(a_j) |a_j|^(p-1) / a_k^(p-1), set to 0 where a window is all zero (where the
+    function is not differentiable for p > 1, and 0 is a valid subgradient for p = 1).
+    """
+
+    def __init__(self, window, stride=None, padding=0, *, p: float = 2.0):
+        super().__init__(window, stride, padding)
+        if not (np.isfinite(p) and p >= 1):
+            raise ValueError(f"LpPool2d: expected a finite p >= 1, got p={p!r}")
+        self.p = float(p)
+
+    def config(self):
+        return {**super().config(), "p": self.p}
+
+    def forward(self, a):
+        return (np.abs(self._cols(a)) ** self.p).sum(axis=(4, 5)) ** (1.0 / self.p)
+
+    def backward(self, a, grad_out):
+        cols = self._cols(a)
+        norm = self.forward(a)[..., None, None]
+        safe = np.where(norm > 0, norm, 1.0)
+        d = np.sign(cols) * (np.abs(cols) / safe) ** (self.p - 1.0)
+        d = np.where(norm > 0, d, 0.0)
+        return self._scatter(d * grad_out[..., None, None], a.shape)
+
+
+class ReLU(Layer):
+    """Rectified linear unit, a_k = max(0, z_k); the gradient at z = 0 is taken as 0."""
+
+    def forward(self, a):
+        return np.maximum(_check_float(a, "ReLU"), 0)
+
+    def backward(self, a, grad_out):
+        return grad_out * (a > 0)
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1*d2*...), in C order."""
+
+    def forward(self, a):
+        a = _check_float(a, "Flatten")
+        return a.reshape(a.shape[0], -1)
+
+    def backward(self, a, grad_out):
+        return grad_out.reshape(a.shape)
+
+
+class Multiply(Layer):
+    """Element-wise product with a fixed array ``m`` broadcast over the batch: a * m.
+
+    It is what a ``Dropout`` layer becomes during one training step (a random diagonal map).
+    """
+
+    param_names = ("m",)
+    linear = True
+
+    def __init__(self, m):
+        self.m = np.asarray(m)
+
+    def forward(self, a):
+        return _check_float(a, "Multiply") * self.m
+
+    def backward(self, a, grad_out):
+        return grad_out * self.m
+
+
+class Dropout(Layer):
+    """Dropout (Srivastava et al. 2014), recommended for fully connected layers (Sec. 6.1).
+
+    Outside training it is the identity.  In training, :meth:`sample` draws a fresh mask that
+    keeps each unit with probability 1 - rate and scales kept units by 1 / (1 - rate)
+    ("inverted dropout"), so nothing changes at test time.
+    """
+
+    def __init__(self, rate: float = 0.5):
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout: expected 0 <= rate < 1, got {rate!r}")
+        self.rate = float(rate)
+
+    def config(self):
+        return {"rate": self.rate}
+
+    def forward(self, a):
+        return _check_float(a, "Dropout")
+
+    def backward(self, a, grad_out):
+        return grad_out
+
+    def sample(self, shape, rng: np.random.Generator, dtype=np.float64) -> Multiply:
+        """The layer used for one training batch of input ``shape``: a ``Multiply`` by a random mask."""
+        keep = rng.random(shape) >= self.rate
+        return Multiply((keep / (1.0 - self.rate)).astype(dtype))
+
+
+#: name -> class, for loading saved networks
+LAYER_TYPES = {cls.__name__: cls for cls in (
+    Linear, Conv2d, SumPool2d, AvgPool2d, MaxPool2d, LpPool2d, ReLU, Flatten, Dropout, Multiply)}

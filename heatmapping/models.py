@@ -1,0 +1,96 @@
+"""The two reference models of the project, how they are trained, and where they are shipped.
+
+* ``mlp``: the paper's three-layer DNN, 784-300-100-10 with ReLU (a ``Flatten`` first, so it
+  takes the same ``(N, 1, 28, 28)`` images as everything else);
+* ``cnn``: the shape the paper recommends for LRP (Sec. 6.1): convolutions with ReLU, sum
+  pooling, one small fully connected layer (the 1x1 convolution), biases <= 0.  It reads
+  28x28 digits padded to 32x32 with the background value -1::
+
+      conv 5x5 1->10, ReLU, sum-pool 2   32 -> 28 -> 14
+      conv 5x5 10->25, ReLU, sum-pool 2  14 -> 10 -> 5
+      conv 4x4 25->100, ReLU, sum-pool 2  5 -> 2 -> 1
+      conv 1x1 100->10, flatten           logits (N, 10)
+
+Pixel convention (kept everywhere): uint8 0..255 maps to [-1, 1], black background = -1.
+Both models are trained on the 5,000 embedded digits only, by ``python -m heatmapping train``,
+with the recipes in ``RECIPES``; the results are shipped as ``data/mlp.npz`` and ``data/cnn.npz``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import data
+from .layers import Conv2d, Dropout, Flatten, Linear, ReLU, SumPool2d
+from .network import Sequential, load
+
+__all__ = ["mlp", "cnn", "ARCHITECTURES", "RECIPES", "model_path", "load_model", "inputs_for"]
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def mlp(*, rng: np.random.Generator, dropout: float = 0.25) -> Sequential:
+    """784-300-100-10 ReLU network (the paper's three-layer DNN), input (N, 1, 28, 28)."""
+    return Sequential([
+        Flatten(),
+        Linear.init(784, 300, rng=rng), ReLU(), Dropout(dropout),
+        Linear.init(300, 100, rng=rng), ReLU(), Dropout(dropout),
+        Linear.init(100, 10, rng=rng),
+    ], input_shape=(1, 28, 28))
+
+
+def cnn(*, rng: np.random.Generator, dropout: float = 0.25) -> Sequential:
+    """Conv-ReLU-sum-pool network of Sec. 6.1, input (N, 1, 32, 32), output logits (N, 10)."""
+    return Sequential([
+        Conv2d.init(1, 10, 5, rng=rng), ReLU(), SumPool2d(2),
+        Conv2d.init(10, 25, 5, rng=rng), ReLU(), SumPool2d(2),
+        Conv2d.init(25, 100, 4, rng=rng), ReLU(), SumPool2d(2),
+        Dropout(dropout),
+        Conv2d.init(100, 10, 1, rng=rng), Flatten(),
+    ], input_shape=(1, 32, 32))
+
+
+ARCHITECTURES = {"mlp": mlp, "cnn": cnn}
+
+#: how the shipped models were trained (Trainer keyword arguments)
+RECIPES = {
+    "mlp": dict(optimizer="adam", learning_rate=1e-3, epochs=60, batch_size=64,
+                weight_decay=1e-4, max_shift=2, random_state=0),
+    "cnn": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
+                weight_decay=1e-4, max_shift=2, random_state=0),
+}
+
+
+def model_path(name: str) -> Path:
+    """Where the shipped model ``name`` lives: ``data/{name}.npz`` in the project."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(ARCHITECTURES)}")
+    return DATA_DIR / f"{name}.npz"
+
+
+def load_model(name_or_path) -> Sequential:
+    """Load a shipped model by name ("mlp", "cnn") or any model file by path."""
+    path = model_path(name_or_path) if name_or_path in ARCHITECTURES else Path(name_or_path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {path} not found; train it with "
+                                f"'python -m heatmapping train --model NAME --out {path}'")
+    return load(path)
+
+
+def inputs_for(net: Sequential, images: np.ndarray, *, dtype=np.float64) -> np.ndarray:
+    """uint8 digits (N, 28, 28) -> the network's input: [-1, 1] pixels, (N, 1, H, W).
+
+    Digits are padded with the background value -1 when the network reads larger images
+    (28 -> 32 for the CNN).
+    """
+    x = data.to_input(images, dtype=dtype)[:, None]
+    if net.input_shape is None or net.input_shape[1:] == x.shape[2:]:
+        return x
+    h, w = net.input_shape[1:]
+    pad_h, pad_w = h - x.shape[2], w - x.shape[3]
+    if pad_h < 0 or pad_w < 0 or pad_h % 2 or pad_w % 2 or pad_h != pad_w:
+        raise ValueError(f"cannot fit digits of shape {x.shape[2:]} to the network's input "
+                         f"shape {net.input_shape}")
+    return data.pad_images(x, pad_h // 2, value=-1.0)

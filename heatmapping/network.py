@@ -1,0 +1,208 @@
+"""A feed-forward network: a sequence of layers, and saving/loading it.
+
+The forward pass of a network of L layers produces the list of activations
+``A = [A[0], ..., A[L]]`` with ``A[0] = x`` and ``A[l+1] = layers[l].forward(A[l])``.  The
+explanation methods (sensitivity, LRP) and activation maximization all consume that list.
+
+The dtype follows the parameters and the input (``numpy.result_type``): a network whose
+parameters are float32 computes in float32 on float32 input, in float64 on float64 input.
+Use :meth:`Sequential.astype` to convert the parameters.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .files import atomic_write
+from .layers import LAYER_TYPES, Dropout, Layer
+
+__all__ = ["Sequential", "save", "load"]
+
+#: written into every model file; bump when the format changes
+FORMAT_VERSION = 1
+
+
+class Sequential:
+    """Layers applied one after the other.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    input_shape : tuple of int, optional
+        Shape of one input sample without the batch axis, e.g. ``(1, 32, 32)`` or ``(784,)``.
+        When given, inputs are checked against it and error messages name it.
+    """
+
+    def __init__(self, layers: list[Layer], *, input_shape: tuple[int, ...] | None = None):
+        self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: item {i} is not a Layer: {layer!r}")
+        self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __repr__(self) -> str:
+        body = "\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(input_shape={self.input_shape},\n{body}\n)"
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Common dtype of the parameters (float64 for a network without parameters)."""
+        arrays = [p for layer in self.layers for p in layer.params().values()]
+        return np.result_type(*arrays) if arrays else np.dtype(np.float64)
+
+    def astype(self, dtype) -> "Sequential":
+        """A copy whose parameters are converted to ``dtype``."""
+        layers = [layer.replace(**{k: v.astype(dtype) for k, v in layer.params().items()})
+                  for layer in self.layers]
+        return Sequential(layers, input_shape=self.input_shape)
+
+    def check_input(self, x) -> np.ndarray:
+        """Return ``x`` as an array after checking dtype, finiteness and shape."""
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"network input: expected a floating-point array, got dtype {x.dtype}")
+        if self.input_shape is not None and x.shape[1:] != self.input_shape:
+            raise ValueError(f"network input: expected shape (N, {', '.join(map(str, self.input_shape))}), "
+                             f"got shape {x.shape}")
+        if x.ndim < 2:
+            raise ValueError(f"network input: expected a batch with a leading axis N, got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("network input: contains NaN or Inf; expected finite values")
+        return x
+
+    # ----------------------------------------------------------------------------------------
+    def activations(self, x, *, layers: list[Layer] | None = None) -> list[np.ndarray]:
+        """All activations ``A[0..L]`` with ``A[0] = x`` (a list of L + 1 arrays)."""
+        A = [self.check_input(x)]
+        for layer in self.layers if layers is None else layers:
+            A.append(layer.forward(A[-1]))
+        return A
+
+    def forward(self, x) -> np.ndarray:
+        """The network output f(x), shape (N, ...)."""
+        return self.activations(x)[-1]
+
+    __call__ = forward
+
+    def backward(self, A: list[np.ndarray], grad_out, *,
+                 layers: list[Layer] | None = None) -> list[np.ndarray]:
+        """Back-propagate ``grad_out`` through the layers.
+
+        Returns the list ``G`` with ``G[l]`` the gradient of ``sum(A[L] * grad_out)`` with
+        respect to ``A[l]`` (so ``G[L] = grad_out`` and ``G[0]`` is the input gradient).
+        """
+        layers = self.layers if layers is None else layers
+        G = [np.asarray(grad_out)]
+        for layer, a in zip(reversed(layers), reversed(A[:-1])):
+            G.append(layer.backward(a, G[-1]))
+        return G[::-1]
+
+    def gradient(self, x, grad_out) -> np.ndarray:
+        """d(f(x) . grad_out)/dx, the input gradient for output weights ``grad_out``."""
+        A = self.activations(x)
+        grad_out = np.asarray(grad_out)
+        if grad_out.shape != A[-1].shape:
+            raise ValueError(f"gradient: expected grad_out of the output's shape {A[-1].shape}, "
+                             f"got shape {grad_out.shape}")
+        return self.backward(A, grad_out)[0]
+
+    # ----------------------------------------------------------------------------------------
+    def training_layers(self, rng: np.random.Generator, x_shape) -> list[Layer]:
+        """The layers of one training step: each ``Dropout`` replaced by a freshly masked copy.
+
+        The masks need each layer's input shape, so shapes are propagated from ``x_shape``.
+        """
+        layers, shape = [], tuple(x_shape)
+        for layer in self.layers:
+            if isinstance(layer, Dropout) and layer.rate > 0:
+                layer = layer.sample(shape, rng, dtype=self.dtype)
+            layers.append(layer)
+            shape = (shape[0], *layer.output_shape(shape[1:]))
+        return layers
+
+
+# --------------------------------------------------------------------------------------------
+# saving and loading: one .npz holding the arrays and the architecture as JSON
+
+def _architecture(net: Sequential) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "input_shape": None if net.input_shape is None else list(net.input_shape),
+        "layers": [{"type": type(layer).__name__, "config": layer.config(),
+                    "params": list(layer.param_names)} for layer in net.layers],
+    }
+
+
+def save(net: Sequential, path, *, metadata: dict | None = None) -> Path:
+    """Write ``net`` to ``path`` (.npz): arrays ``layer{i}.{name}`` and JSON ``architecture``.
+
+    ``metadata`` (JSON-serialisable, e.g. training settings and accuracy) is stored alongside.
+    The file is written under a temporary name and renamed, so a failure leaves nothing behind.
+    """
+    path = Path(path)
+    arrays = {f"layer{i}.{name}": value
+              for i, layer in enumerate(net.layers) for name, value in layer.params().items()}
+    arrays["architecture"] = np.array(json.dumps(_architecture(net)))
+    arrays["metadata"] = np.array(json.dumps(metadata or {}))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+    return path
+
+
+def load(path, *, with_metadata: bool = False):
+    """Read a network written by :func:`save`.
+
+    Returns the ``Sequential`` (and its metadata dict if ``with_metadata``).  A file that is
+    not a model file, is corrupt, or whose arrays do not fit its architecture gets a
+    ``ValueError`` naming the file and what is wrong.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # zip, zlib and format errors all mean the same to a user
+        raise ValueError(f"{path}: not a readable model file ({type(e).__name__}: {e})") from e
+    if "architecture" not in arrays:
+        raise ValueError(f"{path}: not a heatmapping model file (no 'architecture' entry)")
+    try:
+        arch = json.loads(str(arrays["architecture"]))
+        metadata = json.loads(str(arrays.get("metadata", "{}")))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: corrupt architecture JSON ({e})") from e
+    if arch.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: model format version {arch.get('format_version')!r}, "
+                         f"expected {FORMAT_VERSION}")
+    layers = []
+    for i, spec in enumerate(arch["layers"]):
+        cls = LAYER_TYPES.get(spec["type"])
+        if cls is None:
+            raise ValueError(f"{path}: layer {i} has unknown type {spec['type']!r}")
+        try:
+            params = {name: arrays[f"layer{i}.{name}"] for name in cls.param_names}
+        except KeyError as e:
+            raise ValueError(f"{path}: layer {i} ({spec['type']}) misses array {e.args[0]}") from e
+        try:
+            layers.append(cls(**params, **spec["config"]))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: layer {i} ({spec['type']}) does not fit its arrays: {e}") from e
+    net = Sequential(layers, input_shape=arch["input_shape"])
+    if net.input_shape is not None:
+        try:
+            net.forward(np.zeros((1, *net.input_shape), dtype=net.dtype))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: the layers do not fit together: {e}") from e
+    return (net, metadata) if with_metadata else net

@@ -1,0 +1,55 @@
+"""Figures: digits, and (for the explanation methods) heatmaps, saved as PNG.
+
+Figures are drawn on a ``matplotlib.figure.Figure`` with the Agg canvas directly, not through
+``pyplot``: no global backend switch, no figure registry, and it works on a machine without a
+screen.  Files are written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .files import atomic_write
+
+__all__ = ["new_figure", "save_figure", "digit_grid"]
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure of the given size in inches with an Agg canvas attached."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, path, *, dpi: int = 100) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically; returns the path."""
+    path = Path(path)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=dpi)
+    return path
+
+
+def digit_grid(images: np.ndarray, titles: list[str], path, *, columns: int = 6) -> Path:
+    """Save images (N, H, W) in a grid with one title each, gray scale, white digits on black.
+
+    Pixel values may be uint8 (0..255) or the model range [-1, 1]; the colour scale is fixed
+    to that range so that images stay comparable.
+    """
+    images = np.asarray(images)
+    if images.ndim != 3 or len(images) != len(titles):
+        raise ValueError(f"digit_grid: expected images (N, H, W) and N titles, got images of "
+                         f"shape {images.shape} and {len(titles)} titles")
+    vmin, vmax = (0, 255) if images.dtype == np.uint8 else (-1, 1)
+    rows = -(-len(images) // columns)
+    fig = new_figure(1.8 * columns, 2.0 * rows)
+    for i, (image, title) in enumerate(zip(images, titles)):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax)
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return save_figure(fig, path)

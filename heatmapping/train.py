@@ -1,0 +1,234 @@
+"""Training a classifier with softmax cross-entropy, in NumPy.
+
+The network's output is the vector of logits f(x) (the softmax is part of the loss, not of
+the network, so explanations later explain the logits).  Training is mini-batch gradient
+descent with momentum or Adam, L2 weight decay, dropout (the network's ``Dropout`` layers),
+random shifts of the input images, and, as recommended by the paper for LRP (Sec. 6.1,
+"force biases to be zero or negative at training time"), the projection b <- min(b, 0) of
+every bias after every update.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+
+from .network import Sequential
+
+__all__ = ["log_softmax", "softmax", "cross_entropy", "random_shift", "SGD", "Adam",
+           "Trainer", "predict", "accuracy"]
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis, computed stably as z - logsumexp(z)."""
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """softmax over the last axis, p_c = exp(z_c) / sum_c' exp(z_c')."""
+    return np.exp(log_softmax(z))
+
+
+def cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy -1/N sum_n log p_{y_n}(x_n) and its gradient w.r.t. the logits.
+
+    ``logits`` (N, K), ``y`` (N,) integer labels.  The gradient is (softmax - onehot) / N.
+    """
+    n = len(y)
+    logp = log_softmax(logits)
+    loss = -logp[np.arange(n), y].mean()
+    grad = np.exp(logp)
+    grad[np.arange(n), y] -= 1.0
+    return float(loss), grad / n
+
+
+def random_shift(x: np.ndarray, max_shift: int, rng: np.random.Generator,
+                 *, fill: float = -1.0) -> np.ndarray:
+    """Shift each image (N, C, H, W) by its own random (dy, dx) in [-max_shift, max_shift]^2.
+
+    Pixels moved in from outside take the value ``fill`` (the background, -1 in this
+    project's pixel convention).  Vectorized: all shifted copies are windows of one padded
+    array, and each sample picks its window by fancy indexing.
+    """
+    if max_shift == 0:
+        return x
+    n, _, h, w = x.shape
+    k = max_shift
+    padded = np.pad(x, ((0, 0), (0, 0), (k, k), (k, k)), constant_values=fill)
+    views = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
+    dy, dx = rng.integers(0, 2 * k + 1, size=(2, n))
+    return views[np.arange(n), :, dy, dx]                      # (N, C, H, W)
+
+
+class SGD:
+    """Gradient descent with (heavy-ball) momentum: v <- mu v - lr g; p <- p + v."""
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9):
+        self.learning_rate, self.momentum = learning_rate, momentum
+        self.velocity: dict[int, np.ndarray] = {}
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray], lr_scale: float = 1.0):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            v = self.velocity.setdefault(i, np.zeros_like(p))
+            v *= self.momentum
+            v -= self.learning_rate * lr_scale * g
+            p += v
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) with bias-corrected first and second moment estimates."""
+
+    def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
+        self.m: dict[int, np.ndarray] = {}
+        self.v: dict[int, np.ndarray] = {}
+        self.t = 0
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray], lr_scale: float = 1.0):
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        lr = self.learning_rate * lr_scale * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        for i, (p, g) in enumerate(zip(params, grads)):
+            m = self.m.setdefault(i, np.zeros_like(p))
+            v = self.v.setdefault(i, np.zeros_like(p))
+            m += (1 - b1) * (g - m)
+            v += (1 - b2) * (g * g - v)
+            p -= lr * m / (np.sqrt(v) + self.eps)
+
+
+def predict(net: Sequential, x: np.ndarray, *, batch_size: int = 500) -> np.ndarray:
+    """Logits f(x) computed in batches (bounded memory), shape (N, K)."""
+    return np.concatenate([net.forward(x[i:i + batch_size])
+                           for i in range(0, len(x), batch_size)])
+
+
+def accuracy(net: Sequential, x: np.ndarray, y: np.ndarray, *, batch_size: int = 500) -> float:
+    """Fraction of samples whose largest logit is at the label."""
+    return float(np.mean(predict(net, x, batch_size=batch_size).argmax(axis=1) == y))
+
+
+class Trainer:
+    """Mini-batch training of a ``Sequential`` classifier with softmax cross-entropy.
+
+    Scikit-learn conventions: hyper-parameters are stored unchanged by ``__init__``,
+    ``fit`` returns ``self``, and what is learned ends in ``_`` (``net_``, ``history_``).
+
+    Parameters
+    ----------
+    optimizer : "adam" or "sgd"
+    learning_rate : float
+        Initial step size, decayed to 0 over training by a cosine schedule if ``cosine``.
+    momentum : float
+        For "sgd".
+    epochs, batch_size : int
+    weight_decay : float
+        L2 penalty (weight_decay / 2) ||W||^2 on the weights (not the biases).
+    max_shift : int
+        Images are shifted by up to this many pixels per axis (background ``fill``) each epoch.
+    fill : float
+        Background value, -1 in this project's pixel convention (black = -1).
+    nonpositive_bias : bool
+        Project every bias to b <= 0 after each update (Sec. 6.1).
+    cosine : bool
+        Cosine decay of the learning rate.
+    random_state : int
+        Seed of the generator that shuffles, shifts and draws dropout masks: a given seed
+        gives the same network.
+    verbose : bool
+        Print one line per epoch: loss, train and validation accuracy, time.
+    """
+
+    def __init__(self, *, optimizer: str = "adam", learning_rate: float = 1e-3,
+                 momentum: float = 0.9, epochs: int = 20, batch_size: int = 64,
+                 weight_decay: float = 0.0, max_shift: int = 0, fill: float = -1.0,
+                 nonpositive_bias: bool = True, cosine: bool = True, random_state: int = 0,
+                 verbose: bool = True):
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.max_shift = max_shift
+        self.fill = fill
+        self.nonpositive_bias = nonpositive_bias
+        self.cosine = cosine
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_optimizer(self):
+        if self.optimizer == "adam":
+            return Adam(self.learning_rate)
+        if self.optimizer == "sgd":
+            return SGD(self.learning_rate, self.momentum)
+        raise ValueError(f"Trainer: optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+
+    def fit(self, net: Sequential, X: np.ndarray, y: np.ndarray, *,
+            X_val: np.ndarray | None = None, y_val: np.ndarray | None = None) -> "Trainer":
+        """Train a copy of ``net`` on images ``X`` (N, ...) with integer labels ``y`` (N,).
+
+        The network given is not modified; the trained one is ``self.net_``.  ``history_`` is
+        a list with one dict per epoch.
+        """
+        X = net.check_input(X)
+        y = np.asarray(y)
+        if y.shape != (len(X),) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"Trainer.fit: expected integer labels of shape ({len(X)},), "
+                             f"got {y.dtype} array of shape {y.shape}")
+        if self.max_shift and X.ndim != 4:
+            raise ValueError(f"Trainer.fit: max_shift needs images (N, C, H, W), got shape {X.shape}")
+        rng = np.random.default_rng(self.random_state)
+        net = copy.deepcopy(net)
+        optimizer = self._make_optimizer()
+        steps_per_epoch = -(-len(X) // self.batch_size)
+        total_steps, step = self.epochs * steps_per_epoch, 0
+        self.history_ = []
+        for epoch in range(1, self.epochs + 1):
+            start = time.perf_counter()
+            order = rng.permutation(len(X))
+            losses, correct = [], 0
+            for i in range(0, len(X), self.batch_size):
+                idx = order[i:i + self.batch_size]
+                xb = random_shift(X[idx], self.max_shift, rng, fill=self.fill)
+                lr_scale = 0.5 * (1 + np.cos(np.pi * step / total_steps)) if self.cosine else 1.0
+                loss, logits = self._step(net, optimizer, xb, y[idx], rng, lr_scale)
+                losses.append(loss)
+                correct += int((logits.argmax(axis=1) == y[idx]).sum())
+                step += 1
+            record = {"epoch": epoch, "loss": float(np.mean(losses)),
+                      "train_accuracy": correct / len(X), "seconds": time.perf_counter() - start}
+            if X_val is not None:
+                record["val_accuracy"] = accuracy(net, X_val, y_val)
+            self.history_.append(record)
+            if self.verbose:
+                val = f"  val acc {record['val_accuracy']:.4f}" if X_val is not None else ""
+                print(f"epoch {epoch:3d}/{self.epochs}  loss {record['loss']:.4f}  "
+                      f"train acc {record['train_accuracy']:.4f}{val}  "
+                      f"({record['seconds']:.1f} s)", flush=True)
+        self.net_ = net
+        return self
+
+    def _step(self, net, optimizer, xb, yb, rng, lr_scale):
+        """One update: forward with fresh dropout masks, backward, optimizer step, projection."""
+        layers = net.training_layers(rng, xb.shape)
+        A = net.activations(xb, layers=layers)
+        loss, grad = cross_entropy(A[-1], yb)
+        G = net.backward(A, grad, layers=layers)
+        params, grads = [], []
+        for layer, a, g in zip(net.layers, A[:-1], G[1:]):
+            for name, dp in layer.parameter_gradients(a, g).items():
+                p = getattr(layer, name)
+                if name == "W" and self.weight_decay:
+                    dp = dp + self.weight_decay * p
+                params.append(p)
+                grads.append(dp)
+        optimizer.step(params, grads, lr_scale)
+        if self.nonpositive_bias:
+            for layer in net.layers:
+                if "b" in layer.param_names:
+                    np.minimum(layer.b, 0, out=layer.b)
+        return loss, A[-1]

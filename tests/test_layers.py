@@ -1,0 +1,259 @@
+"""Layers: forward passes against explicit loop oracles, backward passes against finite
+differences and the adjoint test, linear-type backward as the exact matrix transpose, and
+clear errors for bad input.  Float64 throughout unless a test says otherwise.
+"""
+
+import numpy as np
+import pytest
+
+from heatmapping.layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LpPool2d,
+                                MaxPool2d, Multiply, ReLU, SumPool2d)
+from heatmapping.testing import check_layer
+
+#: forward passes are sums of a few hundred float64 products: rounding stays far below this
+FORWARD_RTOL = 1e-12
+
+
+# --------------------------------------------------------------------------------------------
+# oracles written the slow, explicit way
+
+def conv_oracle(a, W, b, stride, padding):
+    """z[n,o,y,x] = sum_{c,i,j} a_pad[n, c, y*sh+i, x*sw+j] W[o,c,i,j] + b[o], by loops."""
+    (sh, sw), (ph, pw) = stride, padding
+    N, C, H, Wd = a.shape
+    O, _, kh, kw = W.shape
+    a_pad = np.zeros((N, C, H + 2 * ph, Wd + 2 * pw))
+    a_pad[:, :, ph:ph + H, pw:pw + Wd] = a
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (Wd + 2 * pw - kw) // sw + 1
+    z = np.zeros((N, O, Ho, Wo))
+    for n in range(N):
+        for o in range(O):
+            for y in range(Ho):
+                for x in range(Wo):
+                    total = b[o]
+                    for c in range(C):
+                        for i in range(kh):
+                            for j in range(kw):
+                                total += a_pad[n, c, y * sh + i, x * sw + j] * W[o, c, i, j]
+                    z[n, o, y, x] = total
+    return z
+
+
+def pool_oracle(a, window, stride, padding, reduce, fill):
+    """Apply ``reduce`` to each window's list of values, by loops over every output pixel."""
+    (kh, kw), (sh, sw), (ph, pw) = window, stride, padding
+    N, C, H, W = a.shape
+    a_pad = np.full((N, C, H + 2 * ph, W + 2 * pw), fill)
+    a_pad[:, :, ph:ph + H, pw:pw + W] = a
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    out = np.zeros((N, C, Ho, Wo))
+    for n in range(N):
+        for c in range(C):
+            for y in range(Ho):
+                for x in range(Wo):
+                    values = [a_pad[n, c, y * sh + i, x * sw + j] for i in range(kh) for j in range(kw)]
+                    out[n, c, y, x] = reduce(values)
+    return out
+
+
+def dense_matrix(layer, input_shape):
+    """The matrix M (D_in, D_out) of a linear-type layer without bias: forward(e_i) - forward(0)."""
+    D = int(np.prod(input_shape))
+    basis = np.eye(D).reshape(D, *input_shape)
+    zero = layer.forward(np.zeros((1, *input_shape))).reshape(1, -1)
+    return layer.forward(basis).reshape(D, -1) - zero
+
+
+# --------------------------------------------------------------------------------------------
+CONV_CASES = {
+    "3x3 s1 p0": dict(kernel=(3, 3), stride=1, padding=0, shape=(2, 2, 6, 5)),
+    "3x3 s2 p1": dict(kernel=(3, 3), stride=2, padding=1, shape=(2, 3, 7, 6)),
+    "2x4 s(1,2) p(2,1)": dict(kernel=(2, 4), stride=(1, 2), padding=(2, 1), shape=(1, 2, 5, 7)),
+    "5x5 s1 p0 (reference CNN)": dict(kernel=(5, 5), stride=1, padding=0, shape=(2, 1, 9, 9)),
+    "1x1": dict(kernel=(1, 1), stride=1, padding=0, shape=(2, 4, 3, 3)),
+}
+
+
+def make_conv(rng, kernel, stride, padding, c_in, c_out=3):
+    W = rng.standard_normal((c_out, c_in, *kernel))
+    return Conv2d(W, rng.standard_normal(c_out), stride=stride, padding=padding)
+
+
+@pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
+def test_conv_forward_equals_explicit_loop_oracle(case, rng):
+    layer = make_conv(rng, case["kernel"], case["stride"], case["padding"], case["shape"][1])
+    a = rng.standard_normal(case["shape"])
+    expected = conv_oracle(a, layer.W, layer.b, layer.stride, layer.padding)
+    np.testing.assert_allclose(layer.forward(a), expected, rtol=FORWARD_RTOL, atol=1e-12,
+                               err_msg="Conv2d.forward differs from the loop oracle")
+
+
+POOL_CASES = {
+    "sum 2x2": (SumPool2d(2), sum, 0.0),
+    "sum 3x3 s2 p1": (SumPool2d(3, 2, 1), sum, 0.0),
+    "avg 2x2": (AvgPool2d(2), lambda v: sum(v) / len(v), 0.0),
+    "avg 3x2 s1": (AvgPool2d((3, 2), 1), lambda v: sum(v) / len(v), 0.0),
+    "max 2x2": (MaxPool2d(2), max, -np.inf),
+    "max 3x3 s2 p1": (MaxPool2d(3, 2, 1), max, -np.inf),
+    "lp p=2 2x2": (LpPool2d(2, p=2), lambda v: sum(abs(x) ** 2 for x in v) ** 0.5, 0.0),
+    "lp p=3.5 3x3 s1": (LpPool2d(3, 1, p=3.5), lambda v: sum(abs(x) ** 3.5 for x in v) ** (1 / 3.5), 0.0),
+}
+
+
+@pytest.mark.parametrize("layer, reduce, fill", POOL_CASES.values(), ids=POOL_CASES.keys())
+def test_pool_forward_equals_explicit_loop_oracle(layer, reduce, fill, rng):
+    a = rng.standard_normal((2, 3, 7, 6))
+    expected = pool_oracle(a, layer.window, layer.stride, layer.padding, reduce, fill)
+    np.testing.assert_allclose(layer.forward(a), expected, rtol=FORWARD_RTOL, atol=1e-12)
+
+
+def test_linear_forward_is_the_papers_sum(rng):
+    W, b, a = rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal((2, 4))
+    expected = [[sum(a[n, j] * W[j, k] for j in range(4)) + b[k] for k in range(3)] for n in range(2)]
+    np.testing.assert_allclose(Linear(W, b).forward(a), expected, rtol=FORWARD_RTOL)
+
+
+# --------------------------------------------------------------------------------------------
+def all_layers(rng):
+    """Every layer kind with an input of fitting shape, away from kinks and ties."""
+    return {
+        "Linear": (Linear(rng.standard_normal((5, 4)), rng.standard_normal(4)), (3, 5)),
+        **{f"Conv2d {k}": (make_conv(rng, c["kernel"], c["stride"], c["padding"], c["shape"][1]),
+                           c["shape"]) for k, c in CONV_CASES.items()},
+        "SumPool2d": (SumPool2d(2), (2, 2, 6, 6)),
+        "SumPool2d overlapping": (SumPool2d(3, 1, 1), (2, 2, 5, 5)),
+        "AvgPool2d": (AvgPool2d(2, 1), (2, 2, 5, 4)),
+        "MaxPool2d": (MaxPool2d(2), (2, 2, 6, 6)),
+        "MaxPool2d overlapping": (MaxPool2d(3, 2, 1), (2, 2, 7, 7)),
+        "LpPool2d p=2": (LpPool2d(2, p=2.0), (2, 2, 4, 4)),
+        "LpPool2d p=1": (LpPool2d(2, p=1.0), (2, 2, 4, 4)),
+        "LpPool2d p=5 overlapping": (LpPool2d(3, 1, p=5.0), (2, 2, 5, 5)),
+        "ReLU": (ReLU(), (3, 7)),
+        "ReLU images": (ReLU(), (2, 2, 3, 3)),
+        "Flatten": (Flatten(), (2, 3, 2, 2)),
+        "Dropout (inference)": (Dropout(0.5), (3, 4)),
+        "Multiply": (Multiply(rng.standard_normal(4)), (3, 4)),
+    }
+
+
+LAYER_IDS = list(all_layers(np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("name", LAYER_IDS)
+def test_backward_matches_finite_differences_and_adjoint(name, rng):
+    layer, shape = all_layers(rng)[name]
+    # |a| >= 0.1 keeps ReLU inputs and |a| inputs of the l_p pool away from their kinks
+    a = rng.standard_normal(shape)
+    a = np.where(np.abs(a) < 0.1, 0.1 * np.sign(a) + a, a)
+    errors = check_layer(layer, a, rng=rng)
+    assert errors["input"] < 1e-6 and errors["adjoint"] < 1e-6, errors
+
+
+@pytest.mark.parametrize("name", [n for n in LAYER_IDS
+                                  if all_layers(np.random.default_rng(0))[n][0].linear])
+def test_linear_layer_backward_is_the_exact_transpose(name, rng):
+    """backward(s) = M s with M the layer's dense matrix: Eq. (6) c = W s, to rounding."""
+    layer, shape = all_layers(rng)[name]
+    M = dense_matrix(layer, shape[1:])                       # (D_in, D_out)
+    s = rng.standard_normal((shape[0], M.shape[1]))
+    out_shape = layer.forward(np.zeros(shape)).shape
+    c = layer.backward(np.zeros(shape), s.reshape(out_shape)).reshape(shape[0], -1)
+    np.testing.assert_allclose(c, s @ M.T, rtol=1e-12, atol=1e-12)
+
+
+def test_network_layers_are_flagged_linear_exactly_when_backward_ignores_a(rng):
+    linear = {type(l).__name__ for l, _ in all_layers(rng).values() if l.linear}
+    assert linear == {"Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Multiply"}
+
+
+def test_maxpool_gradient_goes_to_the_window_maximum():
+    a = np.array([[[[1.0, 5.0], [3.0, 2.0]]]])
+    g = MaxPool2d(2).backward(a, np.array([[[[7.0]]]]))
+    np.testing.assert_array_equal(g, [[[[0.0, 7.0], [0.0, 0.0]]]])
+
+
+def test_lp_pool_interpolates_between_sum_and_max(rng):
+    a = np.abs(rng.standard_normal((2, 3, 6, 6)))
+    np.testing.assert_allclose(LpPool2d(2, p=1).forward(a), SumPool2d(2).forward(a), rtol=1e-12)
+    np.testing.assert_allclose(LpPool2d(2, p=200).forward(a), MaxPool2d(2).forward(a), rtol=1e-2)
+
+
+def test_lp_pool_gradient_is_zero_not_nan_on_an_all_zero_window():
+    g = LpPool2d(2, p=2).backward(np.zeros((1, 1, 2, 2)), np.ones((1, 1, 1, 1)))
+    np.testing.assert_array_equal(g, np.zeros((1, 1, 2, 2)))
+
+
+def test_avgpool_is_sumpool_divided_by_window_size(rng):
+    a = rng.standard_normal((2, 2, 6, 6))
+    np.testing.assert_allclose(AvgPool2d(3, 1).forward(a), SumPool2d(3, 1).forward(a) / 9, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+def test_dropout_mask_keeps_units_with_probability_one_minus_rate_and_rescales(rng):
+    mask = Dropout(0.25).sample((200, 500), rng).m
+    kept = mask > 0
+    assert abs(kept.mean() - 0.75) < 0.01, kept.mean()
+    np.testing.assert_allclose(mask[kept], 1 / 0.75)
+    a = rng.standard_normal((4, 5))
+    np.testing.assert_array_equal(Dropout(0.25).forward(a), a)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_follows_parameters_and_input(dtype, rng):
+    conv = make_conv(rng, (3, 3), 1, 1, 2)
+    conv = conv.replace(W=conv.W.astype(dtype), b=conv.b.astype(dtype))
+    a = rng.standard_normal((2, 2, 5, 5)).astype(dtype)
+    assert conv.forward(a).dtype == dtype
+    assert conv.backward(a, conv.forward(a)).dtype == dtype
+    assert conv.forward(a.astype(np.float64)).dtype == np.float64
+
+
+def test_replace_keeps_hyper_parameters(rng):
+    conv = make_conv(rng, (3, 3), 2, 1, 2)
+    new = conv.replace(W=np.maximum(conv.W, 0))
+    assert (new.stride, new.padding) == (conv.stride, conv.padding)
+    np.testing.assert_array_equal(new.b, conv.b)
+    pool = LpPool2d(3, 2, 1, p=3.0).replace()
+    assert (pool.window, pool.stride, pool.padding, pool.p) == ((3, 3), (2, 2), (1, 1), 3.0)
+
+
+# --------------------------------------------------------------------------------------------
+# bad input: each error names what was expected
+
+BAD_INPUT = {
+    "linear wrong width": (lambda r: Linear(r.standard_normal((4, 3)), np.zeros(3)).forward(np.zeros((2, 5))),
+                           ValueError, r"expected input of shape \(N, 4\)"),
+    "linear W not 2-D": (lambda r: Linear(np.zeros((4, 3, 1)), np.zeros(3)),
+                         ValueError, r"expected W of shape \(D_in, D_out\)"),
+    "linear b mismatched": (lambda r: Linear(np.zeros((4, 3)), np.zeros(4)),
+                            ValueError, r"expected b of shape \(3,\)"),
+    "conv wrong channels": (lambda r: Conv2d(np.zeros((2, 3, 3, 3)), np.zeros(2)).forward(np.zeros((1, 1, 5, 5))),
+                            ValueError, "expected 3 input channels"),
+    "conv not images": (lambda r: Conv2d(np.zeros((2, 3, 3, 3)), np.zeros(2)).forward(np.zeros((1, 75))),
+                        ValueError, r"expected images of shape \(N, C, H, W\)"),
+    "conv W not 4-D": (lambda r: Conv2d(np.zeros((2, 3, 3)), np.zeros(2)),
+                       ValueError, r"expected W of shape \(C_out, C_in, kh, kw\)"),
+    "conv negative stride": (lambda r: Conv2d(np.zeros((2, 3, 3, 3)), np.zeros(2), stride=-1),
+                             ValueError, "stride must be an integer >= 1"),
+    "conv negative padding": (lambda r: Conv2d(np.zeros((2, 3, 3, 3)), np.zeros(2), padding=-1),
+                              ValueError, "padding must be an integer >= 0"),
+    "conv kernel larger than input": (lambda r: Conv2d(np.zeros((2, 1, 5, 5)), np.zeros(2)).forward(np.zeros((1, 1, 4, 4))),
+                                      ValueError, "window 5 is larger than the"),
+    "pool window larger than input": (lambda r: SumPool2d(4).forward(np.zeros((1, 1, 3, 8))),
+                                      ValueError, "window 4 is larger than the"),
+    "pool negative stride": (lambda r: MaxPool2d(2, -2), ValueError, "stride must be an integer >= 1"),
+    "pool zero window": (lambda r: AvgPool2d(0), ValueError, "window must be an integer >= 1"),
+    "lp pool p < 1": (lambda r: LpPool2d(2, p=0.5), ValueError, "p >= 1"),
+    "dropout rate 1": (lambda r: Dropout(1.0), ValueError, "0 <= rate < 1"),
+    "nan input": (lambda r: ReLU().forward(np.array([[1.0, np.nan]])), ValueError, "NaN or Inf"),
+    "inf input": (lambda r: SumPool2d(2).forward(np.full((1, 1, 2, 2), np.inf)), ValueError, "NaN or Inf"),
+    "integer input": (lambda r: Linear(np.zeros((2, 2)), np.zeros(2)).forward(np.ones((1, 2), dtype=int)),
+                      TypeError, "expected a floating-point array"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUT)
+def test_bad_input_gets_a_clear_error(name, rng):
+    make, error, message = BAD_INPUT[name]
+    with pytest.raises(error, match=message):
+        make(rng)
