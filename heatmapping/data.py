@@ -16,12 +16,10 @@ relies on :func:`to_input`.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import http.client
 import os
-import secrets
 import struct
 import urllib.error
 import urllib.request
@@ -29,6 +27,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 __all__ = [
     "DEFAULT_MIRROR",
@@ -200,28 +200,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
         compress = path.name.endswith(".gz")
     if compress:
         payload = gzip.compress(payload, compresslevel=9, mtime=0)
-    with _atomic_writer(path) as f:
+    with atomic_write(path) as f:
         f.write(payload)
-
-
-@contextlib.contextmanager
-def _atomic_writer(path: Path):
-    """Yield a binary file that replaces ``path`` only if the block succeeds.
-
-    The temporary file sits beside ``path`` (``os.replace`` is atomic only
-    within one file system) and is created with ``O_EXCL`` and mode 0o666, so
-    the final file gets the user's usual permissions (umask), unlike the 0600
-    of ``tempfile.mkstemp``.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _sha256_file(path: Path) -> str:
@@ -372,7 +352,7 @@ def download_mnist(
 def _download_one(url: str, target: Path, expected: str, progress: bool, timeout: float) -> None:
     name = target.name
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, _atomic_writer(target) as f:
+        with urllib.request.urlopen(url, timeout=timeout) as response, atomic_write(target) as f:
             total = response.headers.get("Content-Length")
             total = int(total) if total is not None else None
             digest, done = hashlib.sha256(), 0

@@ -65,7 +65,7 @@ def fake_mnist(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
 # ------------------------------------------------------------------------- IDX
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(
     array=st.sampled_from(IDX_DTYPES).flatmap(
         lambda dt: hnp.arrays(np.dtype(dt), SMALL_SHAPES)
