@@ -37,7 +37,9 @@ def _check_float(a: np.ndarray, what: str) -> np.ndarray:
     a = np.asarray(a)
     if not np.issubdtype(a.dtype, np.floating):
         raise TypeError(f"{what}: expected a floating-point array, got dtype {a.dtype}")
-    if not np.all(np.isfinite(a)):
+    # the sum is non-finite whenever an entry is (or, rarely, when it overflows): one cheap
+    # reduction in the common case, the full element-wise test only to confirm
+    if not np.isfinite(a.sum()) and not np.all(np.isfinite(a)):
         raise ValueError(f"{what}: input contains NaN or Inf; expected finite values")
     return a
 
@@ -80,19 +82,24 @@ def _windows(a: np.ndarray, k, stride, pad, fill: float = 0.0) -> np.ndarray:
     return sliding_window_view(a, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
 
 
-def _scatter_windows(cols: np.ndarray, shape, k, stride, pad) -> np.ndarray:
+def _scatter_windows(block, shape, k, stride, pad) -> np.ndarray:
     """Adjoint of :func:`_windows`: add every window entry back to the pixel it was read from.
 
-    ``cols`` (N, C, Ho, Wo, kh, kw) -> (N, C, H, W).  Loops over the kh*kw kernel offsets only;
-    each iteration is one strided, vectorized addition over all samples and positions.
+    ``block(i, j)`` returns the entries at kernel offset (i, j) of all windows, an array
+    (N, C, Ho, Wo); the result has the input's ``shape`` (N, C, H, W).  Loops over the kh*kw
+    kernel offsets only; each iteration is one strided, vectorized addition over all samples
+    and positions.
     """
     (kh, kw), (sh, sw), (ph, pw) = k, stride, pad
     N, C, H, W = shape
-    Ho, Wo = cols.shape[2:4]
-    out = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    out = None
     for i in range(kh):
         for j in range(kw):
-            out[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += cols[:, :, :, :, i, j]
+            piece = block(i, j)
+            if out is None:
+                out = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=piece.dtype)
+            Ho, Wo = piece.shape[2:]
+            out[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += piece
     return out[:, :, ph:ph + H, pw:pw + W]
 
 
@@ -247,20 +254,34 @@ class Conv2d(Layer):
             _output_size(size, k, 1, p, "Conv2d")
         return _windows(a, self.kernel_size, self.stride, self.padding)
 
+    def _im2col(self, a) -> tuple[np.ndarray, tuple[int, int]]:
+        """The windows as one matrix per sample: (N, C*kh*kw, Ho*Wo), C-contiguous.
+
+        Ordering the rows (c, i, j) and the columns (y, x) makes the convolution one batched
+        BLAS product per sample, W (C_out, C*kh*kw) @ cols, whose result is already (N, C_out,
+        Ho, Wo) in memory: no transpose of the output is needed.
+        """
+        cols = self._cols(a).transpose(0, 1, 4, 5, 2, 3)       # (N, C, kh, kw, Ho, Wo)
+        N, K, (Ho, Wo) = len(a), self.W[0].size, cols.shape[4:]
+        return np.ascontiguousarray(cols).reshape(N, K, Ho * Wo), (Ho, Wo)
+
     def forward(self, a):
-        cols = self._cols(a)                                   # (N, C, Ho, Wo, kh, kw)
-        z = np.tensordot(cols, self.W, axes=((1, 4, 5), (1, 2, 3)))  # (N, Ho, Wo, C_out)
-        return (z + self.b).transpose(0, 3, 1, 2)
+        cols, (Ho, Wo) = self._im2col(a)
+        z = self.W.reshape(len(self.W), -1) @ cols                # (N, C_out, Ho*Wo)
+        return z.reshape(len(a), len(self.W), Ho, Wo) + self.b[:, None, None]
 
     def backward(self, a, grad_out):
-        cols = np.tensordot(grad_out, self.W, axes=(1, 0))    # (N, Ho, Wo, C_in, kh, kw)
-        cols = cols.transpose(0, 3, 1, 2, 4, 5)
-        return _scatter_windows(cols, a.shape, self.kernel_size, self.stride, self.padding)
+        N, C_out, Ho, Wo = grad_out.shape
+        cols = self.W.reshape(C_out, -1).T @ grad_out.reshape(N, C_out, Ho * Wo)
+        cols = cols.reshape(N, self.W.shape[1], *self.kernel_size, Ho, Wo)
+        return _scatter_windows(lambda i, j: cols[:, :, i, j], a.shape,
+                                self.kernel_size, self.stride, self.padding)
 
     def parameter_gradients(self, a, grad_out):
-        cols = self._cols(a)
-        dW = np.tensordot(grad_out, cols, axes=((0, 2, 3), (0, 2, 3)))  # (C_out, C_in, kh, kw)
-        return {"W": dW, "b": grad_out.sum(axis=(0, 2, 3))}
+        cols, (Ho, Wo) = self._im2col(a)
+        N, C_out = grad_out.shape[:2]
+        dW = np.tensordot(grad_out.reshape(N, C_out, Ho * Wo), cols, axes=((0, 2), (0, 2)))
+        return {"W": dW.reshape(self.W.shape), "b": grad_out.sum(axis=(0, 2, 3))}
 
 
 class _Pool2d(Layer):
@@ -289,8 +310,8 @@ class _Pool2d(Layer):
             _output_size(size, k, 1, p, name)
         return _windows(a, self.window, self.stride, self.padding, fill=self._fill)
 
-    def _scatter(self, cols, shape):
-        return _scatter_windows(cols, shape, self.window, self.stride, self.padding)
+    def _scatter(self, block, shape):
+        return _scatter_windows(block, shape, self.window, self.stride, self.padding)
 
 
 class SumPool2d(_Pool2d):
@@ -299,11 +320,13 @@ class SumPool2d(_Pool2d):
     linear = True
 
     def forward(self, a):
-        return self._cols(a).sum(axis=(4, 5))
+        cols = self._cols(a)
+        # a sum over the kh*kw offsets of strided slices is far faster than .sum(axis=(4, 5))
+        # on the window view, whose innermost axes are short and strided
+        return sum(cols[..., i, j] for i in range(self.window[0]) for j in range(self.window[1]))
 
     def backward(self, a, grad_out):
-        cols = np.broadcast_to(grad_out[..., None, None], (*grad_out.shape, *self.window))
-        return self._scatter(cols, a.shape)
+        return self._scatter(lambda i, j: grad_out, a.shape)
 
 
 class AvgPool2d(SumPool2d):
@@ -336,8 +359,8 @@ class MaxPool2d(_Pool2d):
         return (np.arange(kh * kw) == flat_argmax[..., None]).reshape(cols.shape)
 
     def backward(self, a, grad_out):
-        cols = self.winners(a) * grad_out[..., None, None]
-        return self._scatter(cols, a.shape)
+        winners = self.winners(a)
+        return self._scatter(lambda i, j: winners[..., i, j] * grad_out, a.shape)
 
 
 class LpPool2d(_Pool2d):
@@ -365,8 +388,8 @@ class LpPool2d(_Pool2d):
         norm = self.forward(a)[..., None, None]
         safe = np.where(norm > 0, norm, 1.0)
         d = np.sign(cols) * (np.abs(cols) / safe) ** (self.p - 1.0)
-        d = np.where(norm > 0, d, 0.0)
-        return self._scatter(d * grad_out[..., None, None], a.shape)
+        d = np.where(norm > 0, d, 0.0) * grad_out[..., None, None]
+        return self._scatter(lambda i, j: d[..., i, j], a.shape)
 
 
 class ReLU(Layer):
