@@ -26,7 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
     "Layer", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "MaxPool2d", "LpPool2d",
-    "ReLU", "Flatten", "Dropout", "Multiply", "LAYER_TYPES",
+    "ReLU", "Flatten", "Dropout", "Multiply", "BatchNorm", "LAYER_TYPES",
 ]
 
 
@@ -91,13 +91,14 @@ def _scatter_windows(block, shape, k, stride, pad) -> np.ndarray:
     and positions.
     """
     (kh, kw), (sh, sw), (ph, pw) = k, stride, pad
-    N, C, H, W = shape
+    _, C, H, W = shape
     out = None
     for i in range(kh):
         for j in range(kw):
             piece = block(i, j)
             if out is None:
-                out = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=piece.dtype)
+                # the batch size is the gradient's: ``a`` may be one sample broadcast over it
+                out = np.zeros((len(piece), C, H + 2 * ph, W + 2 * pw), dtype=piece.dtype)
             Ho, Wo = piece.shape[2:]
             out[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += piece
     return out[:, :, ph:ph + H, pw:pw + W]
@@ -141,6 +142,13 @@ class Layer:
         if unknown:
             raise ValueError(f"{type(self).__name__} has no parameters {sorted(unknown)}")
         return type(self)(**{**self.params(), **params}, **self.config())
+
+    def map_weights(self, rho, bias=None) -> "Layer":
+        """The modified layer rho(layer) of an LRP rule (Sec. 6.3): every weight array mapped by
+        ``rho``, the bias by ``bias`` (``None``: a zero bias)."""
+        params = {name: (np.zeros_like(v) if bias is None else bias(v)) if name == "b" else rho(v)
+                  for name, v in self.params().items()}
+        return self.replace(**params)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of one output sample for one input sample of ``input_shape`` (no batch axis)."""
@@ -315,28 +323,44 @@ class _Pool2d(Layer):
 
 
 class SumPool2d(_Pool2d):
-    """Sum pooling, a_k = sum_{j in window k} a_j: a linear layer with all weights 1 (Sec. 6.1)."""
+    """Sum pooling, a_k = w sum_{j in window k} a_j: a linear layer whose weights all equal
+    one number ``weight`` (w = 1, the sum pooling of Sec. 6.1, by default).
+
+    The single weight is what an LRP rule maps (``map_weights``): w^+ = w, w^- = 0 here.
+    """
 
     linear = True
+
+    def __init__(self, window, stride=None, padding=0, *, weight: float = 1.0):
+        super().__init__(window, stride, padding)
+        self.weight = float(weight)
+
+    def config(self):
+        return {**super().config(), "weight": self.weight}
 
     def forward(self, a):
         cols = self._cols(a)
         # a sum over the kh*kw offsets of strided slices is far faster than .sum(axis=(4, 5))
         # on the window view, whose innermost axes are short and strided
-        return sum(cols[..., i, j] for i in range(self.window[0]) for j in range(self.window[1]))
+        total = sum(cols[..., i, j] for i in range(self.window[0]) for j in range(self.window[1]))
+        return total if self.weight == 1 else total * np.asarray(self.weight, total.dtype)
 
     def backward(self, a, grad_out):
-        return self._scatter(lambda i, j: grad_out, a.shape)
+        g = grad_out if self.weight == 1 else grad_out * np.asarray(self.weight, grad_out.dtype)
+        return self._scatter(lambda i, j: g, a.shape)
+
+    def map_weights(self, rho, bias=None) -> "SumPool2d":
+        return type(self)(self.window, self.stride, self.padding,
+                          weight=float(rho(np.asarray(self.weight))))
 
 
 class AvgPool2d(SumPool2d):
-    """Average pooling, a_k = (1 / |window|) sum_{j in window k} a_j (zero padding counts)."""
+    """Average pooling, a_k = (1 / |window|) sum_{j in window k} a_j (zero padding counts):
+    a sum pool with weight 1 / |window|."""
 
-    def forward(self, a):
-        return super().forward(a) / (self.window[0] * self.window[1])
-
-    def backward(self, a, grad_out):
-        return super().backward(a, grad_out / (self.window[0] * self.window[1]))
+    def __init__(self, window, stride=None, padding=0, *, weight: float | None = None):
+        super().__init__(window, stride, padding)
+        self.weight = 1.0 / (self.window[0] * self.window[1]) if weight is None else float(weight)
 
 
 class MaxPool2d(_Pool2d):
@@ -410,7 +434,7 @@ class Flatten(Layer):
         return a.reshape(a.shape[0], -1)
 
     def backward(self, a, grad_out):
-        return grad_out.reshape(a.shape)
+        return grad_out.reshape((len(grad_out),) + a.shape[1:])
 
 
 class Multiply(Layer):
@@ -460,6 +484,51 @@ class Dropout(Layer):
         return Multiply((keep / (1.0 - self.rate)).astype(dtype))
 
 
+class BatchNorm(Layer):
+    """Batch normalization in its inference form (Ioffe & Szegedy 2015), per feature:
+
+        y = gamma * (a - mean) / sqrt(var + eps) + beta
+
+    over axis 1 (the features of (N, D) or the channels of (N, C, H, W)).  An affine map of
+    each feature on its own.  LRP either ignores it (relevance passes unchanged, Bach et al.)
+    or first merges it into the preceding linear layer (``heatmapping.canonize``), Sec. 5.3.
+    """
+
+    param_names = ("gamma", "beta", "mean", "var")
+
+    def __init__(self, gamma, beta, mean, var, *, eps: float = 1e-5):
+        arrays = [np.asarray(v) for v in (gamma, beta, mean, var)]
+        if any(v.ndim != 1 or v.shape != arrays[0].shape for v in arrays):
+            raise ValueError("BatchNorm: expected gamma, beta, mean, var of one shape (D,), got "
+                             + ", ".join(str(v.shape) for v in arrays))
+        if np.any(arrays[3] < 0) or not eps > 0:
+            raise ValueError("BatchNorm: expected var >= 0 and eps > 0")
+        self.gamma, self.beta, self.mean, self.var = arrays
+        self.eps = float(eps)
+
+    def config(self):
+        return {"eps": self.eps}
+
+    def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
+        """(scale, shift) with y = scale * a + shift, each (D,)."""
+        scale = self.gamma / np.sqrt(self.var + self.eps)
+        return scale, self.beta - scale * self.mean
+
+    def _broadcast(self, v, a):
+        return v.reshape((1, -1) + (1,) * (a.ndim - 2))
+
+    def forward(self, a):
+        a = _check_float(a, "BatchNorm")
+        if a.ndim < 2 or a.shape[1] != len(self.gamma):
+            raise ValueError(f"BatchNorm: expected {len(self.gamma)} features on axis 1, got shape {a.shape}")
+        scale, shift = self.scale_shift()
+        return a * self._broadcast(scale, a) + self._broadcast(shift, a)
+
+    def backward(self, a, grad_out):
+        return grad_out * self._broadcast(self.scale_shift()[0], a)
+
+
 #: name -> class, for loading saved networks
 LAYER_TYPES = {cls.__name__: cls for cls in (
-    Linear, Conv2d, SumPool2d, AvgPool2d, MaxPool2d, LpPool2d, ReLU, Flatten, Dropout, Multiply)}
+    Linear, Conv2d, SumPool2d, AvgPool2d, MaxPool2d, LpPool2d, ReLU, Flatten, Dropout, Multiply,
+    BatchNorm)}

@@ -9,59 +9,10 @@ import pytest
 from heatmapping.layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LpPool2d,
                                 MaxPool2d, Multiply, ReLU, SumPool2d)
 from heatmapping.testing import check_layer
+from oracles import conv_oracle, dense_matrix, pool_oracle
 
 #: forward passes are sums of a few hundred float64 products: rounding stays far below this
 FORWARD_RTOL = 1e-12
-
-
-# --------------------------------------------------------------------------------------------
-# oracles written the slow, explicit way
-
-def conv_oracle(a, W, b, stride, padding):
-    """z[n,o,y,x] = sum_{c,i,j} a_pad[n, c, y*sh+i, x*sw+j] W[o,c,i,j] + b[o], by loops."""
-    (sh, sw), (ph, pw) = stride, padding
-    N, C, H, Wd = a.shape
-    O, _, kh, kw = W.shape
-    a_pad = np.zeros((N, C, H + 2 * ph, Wd + 2 * pw))
-    a_pad[:, :, ph:ph + H, pw:pw + Wd] = a
-    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (Wd + 2 * pw - kw) // sw + 1
-    z = np.zeros((N, O, Ho, Wo))
-    for n in range(N):
-        for o in range(O):
-            for y in range(Ho):
-                for x in range(Wo):
-                    total = b[o]
-                    for c in range(C):
-                        for i in range(kh):
-                            for j in range(kw):
-                                total += a_pad[n, c, y * sh + i, x * sw + j] * W[o, c, i, j]
-                    z[n, o, y, x] = total
-    return z
-
-
-def pool_oracle(a, window, stride, padding, reduce, fill):
-    """Apply ``reduce`` to each window's list of values, by loops over every output pixel."""
-    (kh, kw), (sh, sw), (ph, pw) = window, stride, padding
-    N, C, H, W = a.shape
-    a_pad = np.full((N, C, H + 2 * ph, W + 2 * pw), fill)
-    a_pad[:, :, ph:ph + H, pw:pw + W] = a
-    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    out = np.zeros((N, C, Ho, Wo))
-    for n in range(N):
-        for c in range(C):
-            for y in range(Ho):
-                for x in range(Wo):
-                    values = [a_pad[n, c, y * sh + i, x * sw + j] for i in range(kh) for j in range(kw)]
-                    out[n, c, y, x] = reduce(values)
-    return out
-
-
-def dense_matrix(layer, input_shape):
-    """The matrix M (D_in, D_out) of a linear-type layer without bias: forward(e_i) - forward(0)."""
-    D = int(np.prod(input_shape))
-    basis = np.eye(D).reshape(D, *input_shape)
-    zero = layer.forward(np.zeros((1, *input_shape))).reshape(1, -1)
-    return layer.forward(basis).reshape(D, -1) - zero
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,7 +105,7 @@ def test_backward_matches_finite_differences_and_adjoint(name, rng):
 def test_linear_layer_backward_is_the_exact_transpose(name, rng):
     """backward(s) = M s with M the layer's dense matrix: Eq. (6) c = W s, to rounding."""
     layer, shape = all_layers(rng)[name]
-    M = dense_matrix(layer, shape[1:])                       # (D_in, D_out)
+    M, _ = dense_matrix(layer, shape[1:])                    # (D_in, D_out)
     s = rng.standard_normal((shape[0], M.shape[1]))
     out_shape = layer.forward(np.zeros(shape)).shape
     c = layer.backward(np.zeros(shape), s.reshape(out_shape)).reshape(shape[0], -1)

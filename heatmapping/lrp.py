@@ -1,0 +1,250 @@
+"""Layer-wise relevance propagation (Sec. 4.3, 5, 6.3): one generic four-step routine.
+
+``propagate(layer, a, R, rule)`` redistributes the relevance ``R`` of a linear-type layer's
+outputs onto its inputs ``a`` with the paper's four steps (Eq. 4-7), for any rule of
+``heatmapping.rules`` and any linear-type layer (``Linear``, ``Conv2d``, ``SumPool2d``,
+``AvgPool2d``): the products of Eq. (4) and (6) are the layer's own ``forward`` and
+``backward``, run on a copy whose weights the rule modified.
+
+``lrp(net, x, ...)`` runs it from the output to the input:
+
+* the relevance at the top is the target logit, R_L = f_c(x) e_c (or any given array);
+* linear-type layers propagate with their rule;
+* ``ReLU``, ``Dropout`` (identity at inference) and ``BatchNorm`` (when not merged into the
+  previous layer, Sec. 5.3 "ignore") pass relevance unchanged; ``Flatten`` reshapes it;
+* max pooling redistributes in proportion to the inputs of each pool (Montavon et al. 2017,
+  Sec. 5.3; default) or all to the winner (Bach et al. 2015); l_p pooling proportionally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from .layers import BatchNorm, Dropout, Flatten, Layer, LpPool2d, MaxPool2d, ReLU, SumPool2d
+from .network import Sequential
+from .rules import PRESETS, Epsilon, Rule, stabilize
+
+__all__ = ["propagate", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top_relevance"]
+
+
+def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
+              *, ledger: bool = False):
+    """One LRP step through a linear-type layer, the four steps of Sec. 6.3.
+
+    For each part of the rule (one for most rules, two for alpha-beta):
+
+        z = sum_t rho_t(layer).forward(x_t) [+ rho_b(b)]   stabilized     (Eq. 4)
+        s = R / z                                                          (Eq. 5)
+        c_t = rho_t(layer).backward(s)                                     (Eq. 6)
+        R_in += coefficient * sum_t x_t * c_t                              (Eq. 7)
+
+    Parameters
+    ----------
+    layer : a linear-type layer (``layer.linear`` is True)
+    a : array, the layer input (N, ...)
+    R : array, relevance of the layer output (N, ...), the output's shape
+    rule : Rule
+    ledger : bool
+        Also return, per sample (N,), the relevance absorbed by the bias and by the
+        stabilizer (including neurons whose denominator was 0).
+
+    Returns
+    -------
+    R_in : array (N, ...), the input's shape
+    (bias, stabilizer) : arrays (N,), only if ``ledger``
+    """
+    if not layer.linear:
+        raise TypeError(f"propagate: {type(layer).__name__} is not a linear-type layer")
+    R_in = np.zeros(np.broadcast_shapes(a.shape, R.shape[:1] + a.shape[1:]),
+                    dtype=np.result_type(a, R))
+    bias_absorbed = np.zeros(len(R), dtype=R_in.dtype)
+    for part in rule.parts(a):
+        layers = [layer.map_weights(term.weight, part.bias if t == 0 else None)
+                  for t, term in enumerate(part.terms)]
+        z = sum(l.forward(term.input) for l, term in zip(layers, part.terms))   # Eq. (4)
+        s = R / stabilize(z, rule.eps)                                         # Eq. (5)
+        for l, term in zip(layers, part.terms):
+            c = l.backward(term.input, s)                                      # Eq. (6)
+            R_in += part.coefficient * term.input * c                          # Eq. (7)
+        if ledger and part.bias is not None and "b" in layer.param_names:
+            # the bias's share: s times the bias map (the modified layer on a zero input)
+            b_map = layers[0].forward(np.zeros((1,) + a.shape[1:], dtype=R_in.dtype))
+            bias_absorbed += part.coefficient * (s * b_map).reshape(len(R), -1).sum(axis=1)
+    if not ledger:
+        return R_in
+    total_out = R.reshape(len(R), -1).sum(axis=1)
+    total_in = R_in.reshape(len(R), -1).sum(axis=1)
+    return R_in, (bias_absorbed, total_out - total_in - bias_absorbed)
+
+
+# --------------------------------------------------------------------------------------------
+def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
+    """The rule of every linear-type layer, from one rule, a preset name or a mapping.
+
+    * a ``Rule``: the same rule on every linear-type layer;
+    * a preset name (``deep_taylor``, ``alpha2beta1``, ``epsilon``, ``deep_taylor_real``);
+    * a mapping {layer index: rule}; unlisted linear-type layers get LRP-0 (``Epsilon(0)``).
+      A rule for a layer that is not linear-type is an error.
+    """
+    linear = [i for i, layer in enumerate(net.layers) if layer.linear]
+    if isinstance(rules, Rule):
+        return {i: rules for i in linear}
+    if isinstance(rules, str):
+        if rules not in PRESETS:
+            raise ValueError(f"unknown rule preset {rules!r}; expected one of {sorted(PRESETS)}")
+        rules = PRESETS[rules](len(net.layers), linear[0] if linear else 0)
+        rules = {i: r for i, r in rules.items() if i in linear}
+    if not isinstance(rules, Mapping):
+        raise TypeError(f"rules: expected a Rule, a preset name or a mapping {{layer index: rule}}, "
+                        f"got {type(rules).__name__}")
+    for i, rule in rules.items():
+        if not (isinstance(i, (int, np.integer)) and 0 <= i < len(net.layers)):
+            raise ValueError(f"rules: layer index {i!r} out of range 0..{len(net.layers) - 1}")
+        if not net.layers[i].linear:
+            raise ValueError(f"rules: layer {i} ({type(net.layers[i]).__name__}) is not a "
+                             f"linear-type layer; rules apply to Linear, Conv2d, Sum/AvgPool2d")
+        if not isinstance(rule, Rule):
+            raise TypeError(f"rules: the rule for layer {i} is not a Rule: {rule!r}")
+    return {i: rules.get(i, Epsilon(0.0)) for i in linear}
+
+
+def top_relevance(output: np.ndarray, target) -> np.ndarray:
+    """Relevance of the output layer, shape of ``output`` (N, K).
+
+    ``target`` None: the predicted class's logit, R = f_c(x) e_c with c = argmax f(x);
+    an int or an int array (N,): that class's logit per sample; a float array of the output's
+    shape: used as the output relevance itself (regression outputs, custom relevance).
+    """
+    N, K = output.shape[0], int(np.prod(output.shape[1:]))
+    flat = output.reshape(N, K)
+    if target is None:
+        target = flat.argmax(axis=1)
+    target = np.asarray(target)
+    if np.issubdtype(target.dtype, np.floating):
+        if target.shape != output.shape:
+            raise ValueError(f"target: an output relevance array must have the output's shape "
+                             f"{output.shape}, got {target.shape}")
+        if not np.all(np.isfinite(target)):
+            raise ValueError("target: the output relevance contains NaN or Inf")
+        return target.astype(output.dtype)
+    if not np.issubdtype(target.dtype, np.integer):
+        raise TypeError(f"target: expected None, class indices or an output relevance array, "
+                        f"got dtype {target.dtype}")
+    target = np.broadcast_to(target, (N,))
+    if np.any(target < 0) or np.any(target >= K):
+        raise ValueError(f"target: class index out of range 0..{K - 1}: {target[(target < 0) | (target >= K)][:5]}")
+    R = np.zeros_like(flat)
+    R[np.arange(N), target] = flat[np.arange(N), target]
+    return R.reshape(output.shape)
+
+
+@dataclass
+class LayerLedger:
+    """Per-sample relevance bookkeeping of one layer (arrays (N,)).
+
+    ``relevance_out`` entered the layer from above, ``relevance_in`` left it downwards;
+    ``bias`` and ``stabilizer`` are what the bias and the stabilizer (including dead
+    denominators) absorbed: relevance_out = relevance_in + bias + stabilizer.
+    """
+    index: int
+    layer: str
+    rule: str
+    relevance_out: np.ndarray
+    relevance_in: np.ndarray
+    bias: np.ndarray
+    stabilizer: np.ndarray
+
+
+@dataclass
+class LRPResult:
+    """What ``lrp(..., return_layers=True)`` returns.
+
+    ``R``: relevance at every layer, ``R[l]`` of the shape of ``A[l]`` (``R[0]`` the input's,
+    ``R[L]`` the output relevance); ``ledger``: one ``LayerLedger`` per layer, bottom to top.
+    """
+    R: list[np.ndarray]
+    ledger: list[LayerLedger]
+
+    def table(self, sample: int = 0) -> str:
+        """The ledger of one sample as a printable table."""
+        rows = [f"{'layer':>5} {'type':<10} {'rule':<32} {'R out':>12} {'R in':>12} "
+                f"{'bias':>11} {'stabilizer':>11}"]
+        for e in self.ledger:
+            rows.append(f"{e.index:>5} {e.layer:<10} {e.rule[:32]:<32} {e.relevance_out[sample]:>12.6g} "
+                        f"{e.relevance_in[sample]:>12.6g} {e.bias[sample]:>11.3g} "
+                        f"{e.stabilizer[sample]:>11.3g}")
+        return "\n".join(rows)
+
+
+def _pool_as_sum(layer) -> SumPool2d:
+    """A sum pool with the same windows: the proportional rule R_j = x_j / sum x_j R_k."""
+    return SumPool2d(layer.window, layer.stride, layer.padding)
+
+
+def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str = "proportional",
+        filters: Mapping[int, np.ndarray] | None = None, return_layers: bool = False):
+    """Layer-wise relevance propagation of the network's output for ``x`` (Sec. 4.3, 5).
+
+    Parameters
+    ----------
+    net : Sequential
+    x : array, the input batch (N, ...)
+    target : None, int, int array (N,) or float array of the output's shape
+        Which output to explain; see :func:`top_relevance`.  Default: the predicted class.
+    rules : Rule, preset name or mapping {layer index: Rule}
+        See :func:`resolve_rules`.  Default ``"deep_taylor"`` (zB on the first layer for pixels
+        in [-1, 1], z+ above: Table 2, the recommendation of Sec. 6.2).
+    max_pool : "proportional" (Montavon et al., default) or "winner" (Bach et al.)
+        Redistribution through ``MaxPool2d``; ``LpPool2d`` is always proportional (Sec. 5.3).
+    filters : mapping {layer index l: mask broadcastable to A[l]}, optional
+        Relevance filtering (Sec. 4.4): at layer l only the relevance of the selected neurons
+        (mask 1) is propagated further down, e.g. one feature map.
+    return_layers : bool
+        Return an ``LRPResult`` with the relevance of every layer and the conservation ledger
+        instead of the input relevance only.
+
+    Returns
+    -------
+    R : array of the shape of ``x``, or ``LRPResult``
+    """
+    if max_pool not in ("proportional", "winner"):
+        raise ValueError(f"max_pool must be 'proportional' or 'winner', got {max_pool!r}")
+    rule_of = resolve_rules(net, rules)
+    A = net.activations(x)
+    R = [None] * len(A)
+    R[-1] = top_relevance(A[-1], target)
+    ledger = []
+    for i in reversed(range(len(net.layers))):
+        layer, a, Rk = net.layers[i], A[i], R[i + 1]
+        if filters and (i + 1) in filters:
+            Rk = Rk * np.asarray(filters[i + 1], dtype=Rk.dtype)
+        bias = stab = np.zeros(len(a), dtype=Rk.dtype)
+        rule_name = ""
+        if layer.linear:
+            R[i], (bias, stab) = propagate(layer, a, Rk, rule_of[i], ledger=True)
+            rule_name = rule_of[i].name
+        elif isinstance(layer, (ReLU, Dropout, BatchNorm)):
+            R[i] = Rk
+        elif isinstance(layer, Flatten):
+            R[i] = Rk.reshape(a.shape)
+        elif isinstance(layer, MaxPool2d) and max_pool == "winner":
+            R[i] = layer.backward(a, Rk)       # the gradient routes everything to the winner
+            rule_name = "winner-take-all"
+        elif isinstance(layer, (MaxPool2d, LpPool2d)):
+            # Sec. 5.3: R_j = x_j / sum_j x_j R_k over each pool, i.e. LRP-0 on a sum pool
+            R[i], (bias, stab) = propagate(_pool_as_sum(layer), a, Rk, Epsilon(0.0), ledger=True)
+            rule_name = "proportional"
+        else:
+            raise TypeError(f"lrp: no relevance propagation for layer {i} ({type(layer).__name__})")
+        if return_layers:
+            total = lambda r: r.reshape(len(r), -1).sum(axis=1)  # noqa: E731
+            ledger.append(LayerLedger(i, type(layer).__name__, rule_name, total(Rk),
+                                      total(R[i]), bias, stab))
+    if filters and 0 in filters:
+        R[0] = R[0] * np.asarray(filters[0], dtype=R[0].dtype)
+    if not return_layers:
+        return R[0]
+    return LRPResult(R, ledger[::-1])
