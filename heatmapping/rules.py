@@ -18,8 +18,8 @@ Conventions (stated once, used everywhere):
 
 * "positive part" x^+ = max(0, x), "negative part" x^- = min(0, x), so x = x^+ + x^-;
 * the stabilizer of the epsilon rule is z + eps * sign(z) with sign(0) := +1;
-* every rule also treats denominators with |z| below a tiny floor (``Z_FLOOR`` times the
-  dtype's smallest normal number, square-rooted) as infinite, so that s = 0 there: the
+* every rule also treats denominators with |z| below a tiny floor (:func:`z_floor`, the
+  square root of the dtype's smallest normal number) as infinite, so that s = 0 there: the
   relevance of such a neuron is absorbed (the ledger of ``lrp`` shows it) instead of becoming
   NaN or Inf.  For the rules derived by deep Taylor decomposition this happens only where
   z = 0 exactly, i.e. where a ReLU neuron with b <= 0 is dead and its relevance is 0 anyway.
@@ -33,7 +33,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 __all__ = ["Term", "Part", "Rule", "Epsilon", "AlphaBeta", "ZPlus", "ZBox", "WSquare", "Flat",
-           "Gamma", "PRESETS", "stabilize"]
+           "Gamma", "PRESETS", "stabilize", "z_floor"]
 
 
 class Term(NamedTuple):
@@ -74,13 +74,18 @@ def _ones(w):
     return np.ones_like(w)
 
 
+def z_floor(dtype) -> float:
+    """Denominators smaller than this in magnitude count as 0 (1.5e-154 in float64, 1.1e-19
+    in float32): then R / z and the products that follow cannot overflow."""
+    return float(np.sqrt(np.finfo(dtype).tiny))
+
+
 def stabilize(z: np.ndarray, eps: float = 0.0) -> np.ndarray:
     """The denominator actually used: z + eps * sign(z) (sign(0) := +1), and +inf where the
     result is below a tiny floor in magnitude, so that R / z is 0 there, never NaN or Inf."""
     if eps:
         z = z + eps * np.where(z >= 0, 1.0, -1.0).astype(z.dtype)
-    floor = np.sqrt(np.finfo(z.dtype).tiny)
-    return np.where(np.abs(z) < floor, np.inf, z)
+    return np.where(np.abs(z) < z_floor(z.dtype), np.inf, z)
 
 
 @dataclass(frozen=True)
