@@ -9,9 +9,33 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, models, render
+from . import bench, data, models, render
+from .explain import METHODS
 from .network import save
+from .rules import PRESETS
 from .train import Trainer, predict, softmax
+
+
+def _indices(text: str, n: int) -> np.ndarray:
+    """'0..11' (inclusive), '3' or '1,4,7' -> an index array, each in 0..n-1."""
+    try:
+        if ".." in text:
+            lo, hi = (int(v) for v in text.split(".."))
+            idx = np.arange(lo, hi + 1)
+        else:
+            idx = np.array([int(v) for v in text.split(",")])
+    except ValueError:
+        raise ValueError(f"--index: expected 'A..B', 'A' or 'A,B,C', got {text!r}") from None
+    if len(idx) == 0 or idx.min() < 0 or idx.max() >= n:
+        raise ValueError(f"--index: expected indices in 0..{n - 1}, got {text!r}")
+    return idx
+
+
+def _digits(folder):
+    """The real MNIST test set from ``folder``, or the embedded sample if None."""
+    if folder:
+        return data.load_mnist(folder), f"the MNIST test set in {folder}"
+    return data.load_mnist5k(), "the embedded 5,000-digit sample"
 
 
 def _demo(args) -> None:
@@ -68,6 +92,36 @@ def _evaluate(args) -> None:
     print(f"accuracy: {correct / len(labels):.4f} ({correct}/{len(labels)})")
 
 
+def _explain(args) -> None:
+    """Explain digits with one method and draw them next to their heatmaps."""
+    net = models.load_model(args.model)
+    (images, labels), source = _digits(args.data)
+    idx = _indices(args.index, len(images))
+    x = models.inputs_for(net, images[idx])
+    target = None if args.target is None else int(args.target)
+    kwargs = {"rules": args.rules, "max_pool": args.max_pool} if args.method == "lrp" else {}
+    R = METHODS[args.method](net, x, target=target, **kwargs)
+    logits = net.forward(x)
+    explained = logits.argmax(axis=1) if target is None else np.full(len(x), target)
+    # digits padded for the network are cropped back to 28x28 for display
+    crop = (x.shape[2] - 28) // 2
+    heat = R[:, 0, crop:crop + 28, crop:crop + 28]
+    titles = []
+    for i, c, r, f in zip(idx, explained, R, logits):
+        titles.append(f"#{i} label {labels[i]}: f_{c} = {f[c]:.2f}\nsum R = {r.sum():.2f}")
+        print(f"digit {i}: label {labels[i]}, explained class {c}, f = {f[c]:.4f}, "
+              f"sum R = {r.sum():.4f}")
+    path = render.heatmap_grid(images[idx], heat, titles, args.out)
+    print(f"{args.method} ({args.rules if args.method == 'lrp' else 'no rules'}) on {source}; "
+          f"wrote {Path(path).resolve()}")
+
+
+def _bench(args) -> None:
+    """Time forward, gradient and LRP of the shipped models on 256 digits."""
+    (images, _), source = _digits(args.data)
+    bench.run(images[:args.n], source=source, dtypes=args.dtype)
+
+
 def _download(args) -> None:
     """Fetch the four official MNIST files into a folder, verifying their checksums."""
     data.download_mnist(args.folder)
@@ -103,6 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA)")
     p.add_argument("--split", choices=["test", "train"], default="test")
     p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("explain", help="explain digits with a method and draw the heatmaps")
+    p.add_argument("--model", default="cnn", help="model name (mlp, cnn) or file (default cnn)")
+    p.add_argument("--method", choices=sorted(METHODS), default="lrp")
+    p.add_argument("--rules", choices=sorted(PRESETS), default="deep_taylor",
+                   help="LRP rule preset (default deep_taylor)")
+    p.add_argument("--max-pool", choices=["proportional", "winner"], default="proportional",
+                   help="LRP through max pooling (default proportional)")
+    p.add_argument("--index", default="0..11", help="digits to explain: A..B, A or A,B,C")
+    p.add_argument("--target", help="class to explain (default: the predicted class)")
+    p.add_argument("--data", help="MNIST folder to take test digits from (default: embedded)")
+    p.add_argument("--out", default="explain.png", help="PNG file to write")
+    p.set_defaults(run=_explain)
+
+    p = sub.add_parser("bench", help="time forward, gradient and LRP; print the ratios")
+    p.add_argument("--data", help="MNIST folder to take test digits from (default: embedded)")
+    p.add_argument("-n", type=int, default=256, help="number of digits (default 256)")
+    p.add_argument("--dtype", nargs="+", choices=["float32", "float64"],
+                   default=["float32", "float64"])
+    p.set_defaults(run=_bench)
 
     p = sub.add_parser("download", help="download the official MNIST files (needs a network)")
     p.add_argument("--folder", required=True, help="folder to download into")

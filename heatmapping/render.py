@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from .files import atomic_write
 
-__all__ = ["new_figure", "save_figure", "digit_grid"]
+__all__ = ["new_figure", "save_figure", "digit_grid", "heatmap_grid"]
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -50,6 +50,34 @@ def digit_grid(images: np.ndarray, titles: list[str], path, *, columns: int = 6)
         ax = fig.add_subplot(rows, columns, i + 1)
         ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax)
         ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def heatmap_grid(images: np.ndarray, heatmaps: np.ndarray, titles: list[str], path,
+                 *, columns: int = 4) -> Path:
+    """Save each image next to its heatmap, for N pairs of (H, W) arrays.
+
+    Heatmaps use a red/blue colour map centred at zero, as in the paper's figures: red for
+    positive relevance, blue for negative, white for none; each heatmap is scaled to its own
+    largest magnitude (a heatmap of zeros stays white).
+    """
+    images, heatmaps = np.asarray(images), np.asarray(heatmaps)
+    if images.ndim != 3 or heatmaps.shape != images.shape or len(titles) != len(images):
+        raise ValueError(f"heatmap_grid: expected images and heatmaps of one shape (N, H, W) and "
+                         f"N titles, got {images.shape}, {heatmaps.shape} and {len(titles)} titles")
+    vmin, vmax = (0, 255) if images.dtype == np.uint8 else (-1, 1)
+    rows = -(-len(images) // columns)
+    fig = new_figure(3.2 * columns, 1.9 * rows)
+    for i, (image, R, title) in enumerate(zip(images, heatmaps, titles)):
+        ax = fig.add_subplot(rows, 2 * columns, 2 * i + 1)
+        ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax)
+        ax.set_title(title, fontsize=8)
+        ax.set_axis_off()
+        ax = fig.add_subplot(rows, 2 * columns, 2 * i + 2)
+        scale = float(np.abs(R).max()) or 1.0
+        ax.imshow(R, cmap="bwr", vmin=-scale, vmax=scale)
         ax.set_axis_off()
     fig.tight_layout()
     return save_figure(fig, path)

@@ -12,7 +12,7 @@ from heatmapping.__main__ import main
 def test_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "heatmapping", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    for command in ("demo", "train", "evaluate", "download"):
+    for command in ("demo", "train", "evaluate", "explain", "bench", "download"):
         assert re.search(rf"^\s+{command}\s+\S", out, re.M), f"--help does not list {command}"
 
 
@@ -42,3 +42,37 @@ def test_train_writes_a_loadable_model(tmp_path, capsys):
 def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "missing.npz"), "--data", str(tmp_path)]) == 1
     assert "error: model file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["lrp", "sensitivity", "simple_taylor", "deconvolution",
+                                    "guided_backprop"])
+def test_explain_draws_every_method(method, tmp_path, capsys):
+    out = tmp_path / f"{method}.png"
+    assert main(["explain", "--method", method, "--index", "0..3", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert len(re.findall(r"^digit \d+: label", capsys.readouterr().out, re.M)) == 4
+
+
+@pytest.mark.parametrize("preset", ["deep_taylor", "alpha2beta1", "epsilon", "deep_taylor_real"])
+def test_explain_reaches_every_rule_preset(preset, tmp_path, capsys):
+    assert main(["explain", "--model", "mlp", "--rules", preset, "--index", "7",
+                 "--out", str(tmp_path / "e.png")]) == 0
+    assert preset in capsys.readouterr().out
+
+
+def test_deep_taylor_explanation_of_the_cnn_conserves_the_logit(capsys, tmp_path):
+    assert main(["explain", "--index", "0,500,1000", "--out", str(tmp_path / "e.png")]) == 0
+    for line in re.findall(r"f = ([-\d.]+), sum R = ([-\d.]+)", capsys.readouterr().out):
+        assert line[0] == line[1]
+
+
+def test_explain_refuses_bad_indices(capsys):
+    assert main(["explain", "--index", "4999..5000"]) == 1
+    assert "expected indices in 0..4999" in capsys.readouterr().err
+
+
+def test_bench_prints_the_ratios_measured_in_one_run(capsys):
+    assert main(["bench", "-n", "8", "--dtype", "float32"]) == 0
+    out = capsys.readouterr().out
+    assert "BLAS 1024x1024 matmul" in out and out.count("LRP/forward") == 2
+    assert "% of the matmul rate" in out and "speedup over per-neuron LRP" in out
