@@ -11,7 +11,6 @@ whose weights and bias include the normalization, instead of ignoring it.
 
 from __future__ import annotations
 
-import numpy as np
 
 from .layers import BatchNorm, Conv2d, Linear
 from .network import Sequential

@@ -82,13 +82,19 @@ def _windows(a: np.ndarray, k, stride, pad, fill: float = 0.0) -> np.ndarray:
     return sliding_window_view(a, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
 
 
+def _batch_last(a: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> contiguous (C, H, W, N)."""
+    return np.ascontiguousarray(a.transpose(1, 2, 3, 0))
+
+
 def _scatter_windows(block, shape, k, stride, pad) -> np.ndarray:
     """Adjoint of :func:`_windows`: add every window entry back to the pixel it was read from.
 
-    ``block(i, j)`` returns the entries at kernel offset (i, j) of all windows, an array
-    (N, C, Ho, Wo); the result has the input's ``shape`` (N, C, H, W).  Loops over the kh*kw
-    kernel offsets only; each iteration is one strided, vectorized addition over all samples
-    and positions.
+    ``block(i, j)`` returns the entries at kernel offset (i, j) of all windows in batch-last
+    layout, an array (C, Ho, Wo, N); the result has the input's ``shape`` (N, C, H, W), with
+    N taken from the blocks (``a`` may be one sample broadcast over the batch).  Loops over the
+    kh*kw kernel offsets only.  The accumulation runs batch-last so that each addition moves
+    contiguous runs of Wo*N numbers instead of rows of Wo: about twice as fast on MNIST sizes.
     """
     (kh, kw), (sh, sw), (ph, pw) = k, stride, pad
     _, C, H, W = shape
@@ -97,11 +103,10 @@ def _scatter_windows(block, shape, k, stride, pad) -> np.ndarray:
         for j in range(kw):
             piece = block(i, j)
             if out is None:
-                # the batch size is the gradient's: ``a`` may be one sample broadcast over it
-                out = np.zeros((len(piece), C, H + 2 * ph, W + 2 * pw), dtype=piece.dtype)
-            Ho, Wo = piece.shape[2:]
-            out[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += piece
-    return out[:, :, ph:ph + H, pw:pw + W]
+                out = np.zeros((C, H + 2 * ph, W + 2 * pw, piece.shape[-1]), dtype=piece.dtype)
+            Ho, Wo = piece.shape[1:3]
+            out[:, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += piece
+    return np.ascontiguousarray(out[:, ph:ph + H, pw:pw + W].transpose(3, 0, 1, 2))
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,14 +280,16 @@ class Conv2d(Layer):
 
     def forward(self, a):
         cols, (Ho, Wo) = self._im2col(a)
-        z = self.W.reshape(len(self.W), -1) @ cols                # (N, C_out, Ho*Wo)
-        return z.reshape(len(a), len(self.W), Ho, Wo) + self.b[:, None, None]
+        z = (self.W.reshape(len(self.W), -1) @ cols).reshape(len(a), len(self.W), Ho, Wo)
+        z += self.b[:, None, None]                                   # in place: no extra copy
+        return z
 
     def backward(self, a, grad_out):
         N, C_out, Ho, Wo = grad_out.shape
-        cols = self.W.reshape(C_out, -1).T @ grad_out.reshape(N, C_out, Ho * Wo)
-        cols = cols.reshape(N, self.W.shape[1], *self.kernel_size, Ho, Wo)
-        return _scatter_windows(lambda i, j: cols[:, :, i, j], a.shape,
+        # one BLAS product W^T (C_in*kh*kw, C_out) @ g (C_out, Ho*Wo*N), batch-last for the scatter
+        g = _batch_last(grad_out).reshape(C_out, Ho * Wo * N)
+        cols = (self.W.reshape(C_out, -1).T @ g).reshape(self.W.shape[1], *self.kernel_size, Ho, Wo, N)
+        return _scatter_windows(lambda i, j: cols[:, i, j], a.shape,
                                 self.kernel_size, self.stride, self.padding)
 
     def parameter_gradients(self, a, grad_out):
@@ -347,6 +354,17 @@ class SumPool2d(_Pool2d):
 
     def backward(self, a, grad_out):
         g = grad_out if self.weight == 1 else grad_out * np.asarray(self.weight, grad_out.dtype)
+        (kh, kw), (N, C, Ho, Wo), (H, W) = self.window, g.shape, a.shape[2:]
+        if self.stride == self.window and self.padding == (0, 0):
+            # windows tile the input: every pixel of a window gets its window's value, one
+            # broadcast copy (pixels beyond the last whole window get 0)
+            out = (np.empty if (H, W) == (Ho * kh, Wo * kw) else np.zeros)((N, C, H, W), dtype=g.dtype)
+            tiles = out[:, :, :Ho * kh, :Wo * kw].reshape(N, C, Ho, kh, Wo, kw)
+            tiles[...] = g[:, :, :, None, :, None]
+            if not np.shares_memory(tiles, out):      # a slice that reshape had to copy
+                out[:, :, :Ho * kh, :Wo * kw] = tiles.reshape(N, C, Ho * kh, Wo * kw)
+            return out
+        g = _batch_last(g)
         return self._scatter(lambda i, j: g, a.shape)
 
     def map_weights(self, rho, bias=None) -> "SumPool2d":
@@ -384,7 +402,7 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, a, grad_out):
         winners = self.winners(a)
-        return self._scatter(lambda i, j: winners[..., i, j] * grad_out, a.shape)
+        return self._scatter(lambda i, j: _batch_last(winners[..., i, j] * grad_out), a.shape)
 
 
 class LpPool2d(_Pool2d):
@@ -413,7 +431,7 @@ class LpPool2d(_Pool2d):
         safe = np.where(norm > 0, norm, 1.0)
         d = np.sign(cols) * (np.abs(cols) / safe) ** (self.p - 1.0)
         d = np.where(norm > 0, d, 0.0) * grad_out[..., None, None]
-        return self._scatter(lambda i, j: d[..., i, j], a.shape)
+        return self._scatter(lambda i, j: _batch_last(d[..., i, j]), a.shape)
 
 
 class ReLU(Layer):

@@ -58,9 +58,8 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
     """
     if not layer.linear:
         raise TypeError(f"propagate: {type(layer).__name__} is not a linear-type layer")
-    R_in = np.zeros(np.broadcast_shapes(a.shape, R.shape[:1] + a.shape[1:]),
-                    dtype=np.result_type(a, R))
-    bias_absorbed = np.zeros(len(R), dtype=R_in.dtype)
+    R_in = None
+    bias_absorbed = np.zeros(len(R), dtype=np.result_type(a, R))
     for part in rule.parts(a):
         layers = [layer.map_weights(term.weight, part.bias if t == 0 else None)
                   for t, term in enumerate(part.terms)]
@@ -68,7 +67,10 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
         s = R / stabilize(z, rule.eps)                                         # Eq. (5)
         for l, term in zip(layers, part.terms):
             c = l.backward(term.input, s)                                      # Eq. (6)
-            R_in += part.coefficient * term.input * c                          # Eq. (7)
+            contribution = term.input * c                                      # Eq. (7)
+            if part.coefficient != 1:
+                contribution *= part.coefficient
+            R_in = contribution if R_in is None else R_in + contribution
         if ledger and part.bias is not None and "b" in layer.param_names:
             # the bias's share: s times the bias map (the modified layer on a zero input)
             b_map = layers[0].forward(np.zeros((1,) + a.shape[1:], dtype=R_in.dtype))
@@ -179,6 +181,14 @@ class LRPResult:
         return "\n".join(rows)
 
 
+def _step(layer, a, R, rule, ledger: bool):
+    """``propagate``, with the ledger's (bias, stabilizer) only when asked for (it costs)."""
+    if ledger:
+        return propagate(layer, a, R, rule, ledger=True)
+    zero = np.zeros(len(a), dtype=R.dtype)
+    return propagate(layer, a, R, rule), (zero, zero)
+
+
 def _pool_as_sum(layer) -> SumPool2d:
     """A sum pool with the same windows: the proportional rule R_j = x_j / sum x_j R_k."""
     return SumPool2d(layer.window, layer.stride, layer.padding)
@@ -224,7 +234,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
         bias = stab = np.zeros(len(a), dtype=Rk.dtype)
         rule_name = ""
         if layer.linear:
-            R[i], (bias, stab) = propagate(layer, a, Rk, rule_of[i], ledger=True)
+            R[i], (bias, stab) = _step(layer, a, Rk, rule_of[i], return_layers)
             rule_name = rule_of[i].name
         elif isinstance(layer, (ReLU, Dropout, BatchNorm)):
             R[i] = Rk
@@ -235,7 +245,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
             rule_name = "winner-take-all"
         elif isinstance(layer, (MaxPool2d, LpPool2d)):
             # Sec. 5.3: R_j = x_j / sum_j x_j R_k over each pool, i.e. LRP-0 on a sum pool
-            R[i], (bias, stab) = propagate(_pool_as_sum(layer), a, Rk, Epsilon(0.0), ledger=True)
+            R[i], (bias, stab) = _step(_pool_as_sum(layer), a, Rk, Epsilon(0.0), return_layers)
             rule_name = "proportional"
         else:
             raise TypeError(f"lrp: no relevance propagation for layer {i} ({type(layer).__name__})")

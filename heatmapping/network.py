@@ -90,7 +90,10 @@ class Sequential:
 
     def forward(self, x) -> np.ndarray:
         """The network output f(x), shape (N, ...)."""
-        return self.activations(x)[-1]
+        a = self.check_input(x)
+        for layer in self.layers:
+            a = layer.forward(a)          # keeping only the current activation saves memory
+        return a
 
     __call__ = forward
 

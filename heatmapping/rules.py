@@ -85,7 +85,8 @@ def stabilize(z: np.ndarray, eps: float = 0.0) -> np.ndarray:
     result is below a tiny floor in magnitude, so that R / z is 0 there, never NaN or Inf."""
     if eps:
         z = z + eps * np.where(z >= 0, 1.0, -1.0).astype(z.dtype)
-    return np.where(np.abs(z) < z_floor(z.dtype), np.inf, z)
+    small = np.abs(z) < z_floor(z.dtype)
+    return np.where(small, np.inf, z) if small.any() else z
 
 
 @dataclass(frozen=True)
