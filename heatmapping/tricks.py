@@ -1,0 +1,194 @@
+"""Practical tricks of Sec. 6.2 and 6.4-6.6: translation trick, sliding-window explanations,
+the relevant pattern, and choosing LRP rules by pixel-flipping.
+
+An *explanation function* here is any map from a batch x (N, C, H, W) to relevance of the
+same shape, e.g. ``lambda x: explain.lrp(net, x, target=2)``.  The tricks call it once on
+one large batch (all translated copies, all windows), not in a loop.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .layers import Flatten, Linear
+from .network import Sequential
+
+__all__ = ["shift", "translation_trick", "sliding_window", "fully_convolutional",
+           "direct_explanation", "relevant_pattern", "select_rules"]
+
+ExplainFn = Callable[[np.ndarray], np.ndarray]
+
+
+def _check_images(x, what):
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"{what}: expected images of shape (N, C, H, W), got shape {x.shape}")
+    if len(x) == 0:
+        raise ValueError(f"{what}: the batch is empty")
+    return x
+
+
+def shift(x: np.ndarray, dy: int, dx: int, *, fill: float = -1.0) -> np.ndarray:
+    """Translate images (N, C, H, W) by dy rows down and dx columns right.
+
+    Pixels that enter from outside take the value ``fill`` (the background, -1 in this
+    project's pixel convention; use 0 for relevance); pixels pushed out are lost.
+    """
+    N, C, H, W = x.shape
+    out = np.full_like(x, fill)
+    if abs(dy) >= H or abs(dx) >= W:
+        return out
+    out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+        x[:, :, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    return out
+
+
+def translation_trick(explain_fn: ExplainFn, x: np.ndarray, *, max_shift: int = 1,
+                      shifts=None, fill: float = -1.0) -> np.ndarray:
+    """Averaged explanation of translated copies (Sec. 6.4):
+
+        R*(x) = 1/|T| sum_{tau in T} tau^-1( R( tau(x) ) )
+
+    T is every shift (dy, dx) with |dy|, |dx| <= ``max_shift`` (``(2 t + 1)^2`` shifts), or
+    the given ``shifts``.  Inputs are shifted with the background ``fill``; heatmaps are
+    shifted back with 0 (relevance of pixels that left the frame is dropped).  ``max_shift=0``
+    gives the plain explanation.  All |T| N translated images are explained in one call.
+    """
+    x = _check_images(x, "translation_trick")
+    if shifts is None:
+        if max_shift < 0:
+            raise ValueError(f"translation_trick: expected max_shift >= 0, got {max_shift}")
+        r = range(-max_shift, max_shift + 1)
+        shifts = [(dy, dx) for dy in r for dx in r]
+    shifts = [(int(dy), int(dx)) for dy, dx in shifts]
+    if not shifts:
+        raise ValueError("translation_trick: the set of shifts is empty")
+    batch = np.concatenate([shift(x, dy, dx, fill=fill) for dy, dx in shifts])
+    R = explain_fn(batch).reshape(len(shifts), *x.shape)
+    return sum(shift(R[t], -dy, -dx, fill=0.0) for t, (dy, dx) in enumerate(shifts)) / len(shifts)
+
+
+def _window_grid(size: tuple[int, int], window: tuple[int, int], stride: tuple[int, int]):
+    (H, W), (h, w), (sh, sw) = size, window, stride
+    if h > H or w > W:
+        raise ValueError(f"sliding_window: window {h}x{w} is larger than the image {H}x{W}")
+    if (H - h) % sh or (W - w) % sw:
+        raise ValueError(f"sliding_window: windows of {h}x{w} at stride ({sh}, {sw}) do not "
+                         f"cover the image {H}x{W} exactly; pad or crop it first")
+    return (H - h) // sh + 1, (W - w) // sw + 1
+
+
+def sliding_window(explain_fn: ExplainFn, f: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
+                   *, window: tuple[int, int], stride: tuple[int, int]):
+    """Explain a large image by the sum of the network over all windows (Sec. 6.5, Figure 5):
+
+        g(X) = sum_{s in S} f(X[s])
+
+    Every window X[s] (of the network's input size) is explained, and each pixel collects
+    the relevance of every window it belongs to.  For a conservative explanation,
+    sum_i R_i(X) = g(X).
+
+    Parameters
+    ----------
+    explain_fn : batch of windows (M, C, h, w) -> relevance of the same shape
+    f : batch of windows -> the explained scalar per window (M,), e.g. one class's logit
+    X : large images (N, C, H, W)
+    window, stride : (int, int); the windows must tile X exactly ((H - h) divisible by sh)
+
+    Returns
+    -------
+    R : (N, C, H, W) the aggregated heatmap
+    g : (N,) the explained quantity
+    """
+    X = _check_images(X, "sliding_window")
+    N, C, H, W = X.shape
+    (h, w), (sh, sw) = window, stride
+    gh, gw = _window_grid((H, W), window, stride)
+    # all windows as one batch: (N, C, gh, gw, h, w) -> (N*gh*gw, C, h, w)
+    views = sliding_window_view(X, (h, w), axis=(2, 3))[:, :, ::sh, ::sw]
+    patches = np.ascontiguousarray(views.transpose(0, 2, 3, 1, 4, 5)).reshape(-1, C, h, w)
+    R_patches = explain_fn(patches).reshape(N, gh, gw, C, h, w)
+    g = np.asarray(f(patches)).reshape(N, gh * gw).sum(axis=1)
+    R = np.zeros_like(X, dtype=R_patches.dtype)
+    for i in range(gh):               # a loop over window rows and columns, each one
+        for j in range(gw):           # vectorized over the batch
+            R[:, :, i * sh:i * sh + h, j * sw:j * sw + w] += R_patches[:, i, j]
+    return R, g
+
+
+def fully_convolutional(net: Sequential) -> Sequential:
+    """The network without its final ``Flatten``: a convolutional network whose class scores
+    form maps (N, K, h', w') on inputs larger than its training size (Sec. 6.5, "direct
+    approach")."""
+    if not net.layers or not isinstance(net.layers[-1], Flatten):
+        raise ValueError("fully_convolutional: expected a network ending in Flatten after its "
+                         "last convolution")
+    if any(isinstance(layer, (Linear, Flatten)) for layer in net.layers[:-1]):
+        raise ValueError("fully_convolutional: a dense layer or an inner Flatten cannot slide "
+                         "over a larger image")
+    return Sequential(net.layers[:-1])
+
+
+def direct_explanation(explain_fn, fcn: Sequential, X: np.ndarray, target: int) -> tuple:
+    """The direct approach of Sec. 6.5: run the fully convolutional network on the large image
+    and explain the sum of its class-``target`` map.
+
+    ``explain_fn(net, x, target=...)`` is a method of ``heatmapping.explain``; the relevance
+    at the top is the class map itself (a float target).  Returns (R (N, C, H, W), g (N,)),
+    g the sum of the map.  For a network without padding, whose windows at its total stride
+    tile the image, this equals the sliding-window explanation at that stride; with
+    border-padded convolutions it does not (each window sees zero padding at its borders,
+    the large image sees its neighbours): the paper's caveat.
+    """
+    X = _check_images(X, "direct_explanation")
+    out = fcn.forward(X)
+    top = np.zeros_like(out)
+    top[:, target] = out[:, target]
+    return explain_fn(fcn, X, target=top), top.reshape(len(X), -1).sum(axis=1)
+
+
+def relevant_pattern(x: np.ndarray, R: np.ndarray, *, low: float = -1.0, high: float = 1.0,
+                     scale: str = "max") -> np.ndarray:
+    """The relevant pattern P(x) = x * R(x) (Sec. 6.6), in the display range [0, 1].
+
+    The heatmap is normalised to [0, 1] first: divided by its largest value per sample
+    (``scale="max"``) and clipped at 0 and 1, so negative relevance masks too.  The image is
+    mapped from its pixel range [low, high] (here [-1, 1], black = -1) to [0, 1], so that
+    masking turns irrelevant pixels black, as the paper intends.  Shapes (N, ...).
+    """
+    x, R = np.asarray(x), np.asarray(R)
+    if x.shape != R.shape:
+        raise ValueError(f"relevant_pattern: heatmap shape {R.shape} differs from input shape {x.shape}")
+    if not np.all(np.isfinite(R)):
+        raise ValueError("relevant_pattern: the heatmap contains NaN or Inf")
+    if scale != "max":
+        raise ValueError(f"relevant_pattern: scale must be 'max', got {scale!r}")
+    peak = R.reshape(len(R), -1).max(axis=1).reshape((-1,) + (1,) * (R.ndim - 1))
+    mask = np.clip(R / np.where(peak > 0, peak, 1.0), 0.0, 1.0)
+    return (x - low) / (high - low) * mask
+
+
+def select_rules(net: Sequential, x: np.ndarray, candidates: Mapping[str, object], *,
+                 target=None, **flipping) -> tuple[str, dict[str, float]]:
+    """Choose among LRP rule assignments by pixel-flipping (Sec. 6.2).
+
+    Each candidate (a preset name, a rule or a mapping {layer: rule}) explains the batch;
+    the one whose heatmaps make f drop fastest (the lowest mean AUC of the pixel-flipping
+    curve, Sec. 7.2) wins.  ``flipping`` goes to ``heatmapping.metrics.pixel_flipping``
+    (patch size, removal strategy).  Returns the best name and every candidate's mean AUC.
+    """
+    from . import explain, metrics        # metrics builds on explain; imported when used
+
+    if not candidates:
+        raise ValueError("select_rules: no candidates given")
+    x = _check_images(x, "select_rules")
+    if target is None:
+        target = net.forward(x).argmax(axis=1)
+    scores = {}
+    for name, rules in candidates.items():
+        R = explain.lrp(net, x, target=target, rules=rules)
+        scores[name] = float(np.mean(metrics.pixel_flipping(net, x, R, target=target, **flipping).auc))
+    return min(scores, key=scores.get), scores

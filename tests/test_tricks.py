@@ -1,0 +1,146 @@
+"""Tricks of Sec. 6.4-6.6: translation trick, sliding window (and the direct approach),
+relevant pattern."""
+
+import numpy as np
+import pytest
+
+from heatmapping import explain
+from heatmapping.layers import Conv2d, Flatten, Linear, ReLU, SumPool2d
+from heatmapping.network import Sequential
+from heatmapping.rules import ZPlus
+from heatmapping.tricks import (direct_explanation, fully_convolutional, relevant_pattern, shift,
+                                sliding_window, translation_trick)
+
+EXACT = dict(rtol=1e-10, atol=1e-12)
+
+
+def test_shift_moves_every_pixel_and_fills_the_background(rng):
+    x = rng.standard_normal((2, 1, 5, 6))
+    for dy, dx in [(0, 0), (1, 2), (-2, 1), (3, -4), (-1, -1), (5, 0)]:
+        out = shift(x, dy, dx, fill=-1.0)
+        for y in range(5):
+            for c in range(6):
+                expected = x[:, :, y - dy, c - dx] if 0 <= y - dy < 5 and 0 <= c - dx < 6 else -1.0
+                np.testing.assert_array_equal(out[:, :, y, c], expected)
+
+
+def equivariant_net(rng, size=12):
+    """conv 3x3 (no padding) -> ReLU -> a sum over the whole map -> two outputs: shifting
+    content that stays away from the borders changes nothing."""
+    k = size - 2
+    return Sequential([Conv2d(rng.standard_normal((3, 1, 3, 3)), np.zeros(3)), ReLU(),
+                       SumPool2d(k), Flatten(), Linear(np.abs(rng.standard_normal((3, 2))), np.zeros(2))],
+                      input_shape=(1, size, size))
+
+
+def test_translation_trick_with_no_shift_is_the_plain_explanation(rng):
+    net = equivariant_net(rng)
+    x = np.abs(rng.standard_normal((2, 1, 12, 12)))
+    fn = lambda v: explain.lrp(net, v, target=0, rules=ZPlus())   # noqa: E731
+    np.testing.assert_allclose(translation_trick(fn, x, max_shift=0, fill=0.0), fn(x), **EXACT)
+
+
+def test_translation_trick_leaves_an_equivariant_network_unchanged_in_the_interior(rng):
+    net = equivariant_net(rng)
+    x = np.zeros((2, 1, 12, 12))
+    x[:, :, 4:8, 4:8] = np.abs(rng.standard_normal((2, 1, 4, 4)))   # content away from the borders
+    fn = lambda v: explain.lrp(net, v, target=1, rules=ZPlus())   # noqa: E731
+    plain = fn(x)
+    tricked = translation_trick(fn, x, max_shift=2, fill=0.0)
+    np.testing.assert_allclose(tricked[:, :, 2:10, 2:10], plain[:, :, 2:10, 2:10], **EXACT)
+
+
+def test_translation_trick_averages_the_shifted_back_heatmaps(rng):
+    x = rng.standard_normal((1, 1, 6, 6))
+    fn = lambda v: v ** 2                                           # noqa: E731
+    shifts = [(0, 1), (1, 0)]
+    expected = (shift(fn(shift(x, 0, 1)), 0, -1, fill=0.0) + shift(fn(shift(x, 1, 0)), -1, 0, fill=0.0)) / 2
+    np.testing.assert_allclose(translation_trick(fn, x, shifts=shifts), expected, **EXACT)
+
+
+# --------------------------------------------------------------------------------------------
+def small_cnn(rng, padding=0):
+    """Two convolutions and a 2x2 sum pool: total stride 2, field 6x6 (without padding)."""
+    return Sequential([Conv2d(rng.standard_normal((2, 1, 3, 3)), -rng.uniform(0, .1, 2), padding=padding), ReLU(),
+                       SumPool2d(2), Conv2d(rng.standard_normal((3, 2, 2, 2)), -rng.uniform(0, .1, 3)), ReLU(),
+                       Conv2d(np.abs(rng.standard_normal((2, 3, 1, 1))), np.zeros(2)), Flatten()],
+                      input_shape=(1, 6, 6))
+
+
+def window_fns(net, target):
+    return (lambda p: explain.lrp(net, p, target=target, rules="deep_taylor"),
+            lambda p: net.forward(p)[:, target])
+
+
+def test_sliding_window_conserves_g(rng):
+    net = small_cnn(rng)
+    X = rng.uniform(-1, 1, (2, 1, 10, 12))
+    R, g = sliding_window(*window_fns(net, 0), X, window=(6, 6), stride=(2, 2))
+    assert R.shape == X.shape
+    f_windows = [net.forward(X[:, :, i:i + 6, j:j + 6])[:, 0] for i in range(0, 5, 2) for j in range(0, 7, 2)]
+    np.testing.assert_allclose(g, sum(f_windows), **EXACT)
+    np.testing.assert_allclose(R.sum(axis=(1, 2, 3)), g, **EXACT)
+
+
+def test_sliding_window_without_overlap_places_the_tiles_side_by_side(rng):
+    net = small_cnn(rng)
+    X = rng.uniform(-1, 1, (1, 1, 12, 18))
+    fn = window_fns(net, 1)
+    R, _ = sliding_window(*fn, X, window=(6, 6), stride=(6, 6))
+    for i in range(2):
+        for j in range(3):
+            tile = X[:, :, 6 * i:6 * i + 6, 6 * j:6 * j + 6]
+            np.testing.assert_allclose(R[:, :, 6 * i:6 * i + 6, 6 * j:6 * j + 6], fn[0](tile), **EXACT)
+
+
+def test_direct_approach_equals_sliding_window_without_padding(rng):
+    net = small_cnn(rng)
+    X = rng.uniform(-1, 1, (2, 1, 10, 12))
+    R_direct, g_direct = direct_explanation(explain.lrp, fully_convolutional(net), X, target=0)
+    R_window, g_window = sliding_window(*window_fns(net, 0), X, window=(6, 6), stride=(2, 2))
+    np.testing.assert_allclose(g_direct, g_window, **EXACT)
+    np.testing.assert_allclose(R_direct, R_window, **EXACT)
+
+
+def test_direct_approach_differs_with_border_padding(rng):
+    # the paper's caveat: a padded window sees zeros at its borders, the large image its
+    # neighbours, so the two explanations (and even g) disagree
+    net = small_cnn(rng, padding=1)
+    X = rng.uniform(0.1, 1, (1, 1, 12, 12))
+    direct = direct_explanation(explain.lrp, fully_convolutional(net), X, target=0)[0]
+    window = sliding_window(*window_fns(net, 0), X, window=(6, 6), stride=(2, 2))[0]
+    assert direct.shape == window.shape and not np.allclose(direct, window)
+
+
+def test_sliding_window_refuses_windows_that_do_not_tile(rng):
+    with pytest.raises(ValueError, match="do not cover the image"):
+        sliding_window(lambda p: p, lambda p: p.sum((1, 2, 3)), np.zeros((1, 1, 10, 11)),
+                       window=(6, 6), stride=(2, 2))
+    with pytest.raises(ValueError, match="larger than the image"):
+        sliding_window(lambda p: p, lambda p: p.sum((1, 2, 3)), np.zeros((1, 1, 4, 4)),
+                       window=(6, 6), stride=(2, 2))
+    with pytest.raises(ValueError, match="the batch is empty"):
+        sliding_window(lambda p: p, lambda p: p.sum((1, 2, 3)), np.zeros((0, 1, 6, 6)),
+                       window=(6, 6), stride=(2, 2))
+
+
+def test_fully_convolutional_refuses_dense_layers(rng):
+    net = Sequential([Flatten(), Linear(np.ones((4, 2)), np.zeros(2)), Flatten()])
+    with pytest.raises(ValueError, match="cannot slide"):
+        fully_convolutional(net)
+
+
+# --------------------------------------------------------------------------------------------
+def test_relevant_pattern_masks_irrelevant_pixels_to_black(rng):
+    x = rng.uniform(-1, 1, (2, 1, 4, 4))
+    R = rng.standard_normal((2, 1, 4, 4))
+    P = relevant_pattern(x, R)
+    assert np.all((P >= 0) & (P <= 1))
+    np.testing.assert_array_equal(P[R <= 0], 0.0)
+    top = R.reshape(2, -1).argmax(axis=1)
+    for n in range(2):
+        assert P[n].reshape(-1)[top[n]] == pytest.approx((x[n].reshape(-1)[top[n]] + 1) / 2)
+    with pytest.raises(ValueError, match="differs from input shape"):
+        relevant_pattern(x, R[:, :, :2])
+    with pytest.raises(ValueError, match="NaN"):
+        relevant_pattern(x, np.full_like(R, np.nan))
