@@ -31,13 +31,6 @@ def _indices(text: str, n: int) -> np.ndarray:
     return idx
 
 
-def _digits(folder):
-    """The real MNIST test set from ``folder``, or the embedded sample if None."""
-    if folder:
-        return data.load_mnist(folder), f"the MNIST test set in {folder}"
-    return data.load_mnist5k(), "the embedded 5,000-digit sample"
-
-
 def _demo(args) -> None:
     """The main job on the embedded data: 12 digits with the shipped CNN's predictions."""
     net = models.load_model(args.model)
@@ -95,7 +88,7 @@ def _evaluate(args) -> None:
 def _explain(args) -> None:
     """Explain digits with one method and draw them next to their heatmaps."""
     net = models.load_model(args.model)
-    (images, labels), source = _digits(args.data)
+    images, labels, source = data.test_digits(args.data)
     idx = _indices(args.index, len(images))
     x = models.inputs_for(net, images[idx])
     target = None if args.target is None else int(args.target)
@@ -118,7 +111,7 @@ def _explain(args) -> None:
 
 def _bench(args) -> None:
     """Time forward, gradient and LRP of the shipped models on 256 digits."""
-    (images, _), source = _digits(args.data)
+    images, _, source = data.test_digits(args.data)
     bench.run(images[:args.n], source=source, dtypes=args.dtype)
 
 
@@ -167,12 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LRP through max pooling (default proportional)")
     p.add_argument("--index", default="0..11", help="digits to explain: A..B, A or A,B,C")
     p.add_argument("--target", help="class to explain (default: the predicted class)")
-    p.add_argument("--data", help="MNIST folder to take test digits from (default: embedded)")
+    p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA or ../shared/data/mnist, else the embedded digits)")
     p.add_argument("--out", default="explain.png", help="PNG file to write")
     p.set_defaults(run=_explain)
 
     p = sub.add_parser("bench", help="time forward, gradient and LRP; print the ratios")
-    p.add_argument("--data", help="MNIST folder to take test digits from (default: embedded)")
+    p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA or ../shared/data/mnist, else the embedded digits)")
     p.add_argument("-n", type=int, default=256, help="number of digits (default 256)")
     p.add_argument("--dtype", nargs="+", choices=["float32", "float64"],
                    default=["float32", "float64"])

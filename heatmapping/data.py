@@ -40,6 +40,7 @@ __all__ = [
     "load_mnist",
     "download_mnist",
     "load_mnist5k",
+    "test_digits",
     "to_input",
     "pad_images",
     "class_counts",
@@ -385,6 +386,29 @@ def _download_one(url: str, target: Path, expected: str, progress: bool, timeout
 
 
 # ------------------------------------------------------------- embedded sample
+
+
+def test_digits(folder=None, *, verbose: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
+    """Digits for tutorials and benchmarks: the MNIST test set if it can be found, else the
+    embedded sample.
+
+    The test set is looked for in ``folder``, then ``$HEATMAPPING_DATA``, then the
+    development copy at ``../shared/data/mnist`` beside the project's root.  Returns
+    (images uint8 (N, 28, 28), labels uint8 (N,), a description of the source).
+    """
+    project = Path(__file__).resolve().parent.parent
+    for candidate in (folder, os.environ.get("HEATMAPPING_DATA"),
+                      project.parent / "shared" / "data" / "mnist"):
+        stem = Path(candidate or ".") / _MNIST_FILES["test"][0]
+        if candidate and (stem.exists() or stem.with_name(stem.name + ".gz").exists()):
+            images, labels = load_mnist(candidate)
+            return images, labels, f"the MNIST test set in {candidate}"
+    if folder:
+        raise FileNotFoundError(f"no MNIST test set in {folder}")
+    if verbose:
+        print("MNIST test set not found: using the embedded 5,000 training digits instead")
+    images, labels = load_mnist5k()
+    return images, labels, "the embedded 5,000-digit sample"
 
 
 def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from . import data
 from .layers import Conv2d, Dropout, Flatten, Linear, ReLU, SumPool2d
 from .network import Sequential, load
 
-__all__ = ["mlp", "cnn", "ARCHITECTURES", "RECIPES", "model_path", "load_model", "inputs_for"]
+__all__ = ["mlp", "cnn", "max_network", "ARCHITECTURES", "RECIPES", "model_path", "load_model", "inputs_for"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -50,6 +50,19 @@ def cnn(*, rng: np.random.Generator, dropout: float = 0.25) -> Sequential:
         Dropout(dropout),
         Conv2d.init(100, 10, 1, rng=rng), Flatten(),
     ], input_shape=(1, 32, 32))
+
+
+def max_network() -> Sequential:
+    """The two-layer ReLU network of Sec. 7.1 (Figure 6) computing max(x1, x2) on R2+:
+
+        f(x) = max(0, .5 max(0, x1 - x2) + .5 max(0, x2 - x1) + .5 max(0, x1 + x2)).
+
+    Input (N, 2), output (N, 1).
+    """
+    return Sequential([
+        Linear(np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0]]), np.zeros(3)), ReLU(),
+        Linear(np.full((3, 1), 0.5), np.zeros(1)), ReLU(),
+    ], input_shape=(2,))
 
 
 ARCHITECTURES = {"mlp": mlp, "cnn": cnn}

@@ -67,8 +67,8 @@ def test_deep_taylor_explanation_of_the_cnn_conserves_the_logit(capsys, tmp_path
 
 
 def test_explain_refuses_bad_indices(capsys):
-    assert main(["explain", "--index", "4999..5000"]) == 1
-    assert "expected indices in 0..4999" in capsys.readouterr().err
+    assert main(["explain", "--index", "0..999999"]) == 1
+    assert re.search(r"expected indices in 0\.\.\d+", capsys.readouterr().err)
 
 
 def test_bench_prints_the_ratios_measured_in_one_run(capsys):
