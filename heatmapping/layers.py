@@ -53,6 +53,17 @@ def _check_image(a: np.ndarray, channels: int | None, what: str) -> np.ndarray:
     return a
 
 
+def _weights_and_bias(W, b, what: str, layout: str, out_axis: int):
+    """Check that W has the ``layout`` (its number of axes) and b one entry per output."""
+    W, b = np.asarray(W), np.asarray(b)
+    if W.ndim != layout.count(",") + 1:
+        raise ValueError(f"{what}: expected W of shape {layout}, got shape {W.shape}")
+    if b.shape != (W.shape[out_axis],):
+        raise ValueError(f"{what}: expected b of shape ({W.shape[out_axis]},) to match W {W.shape}, "
+                         f"got shape {b.shape}")
+    return W, b
+
+
 def _pair(v, name: str, minimum: int) -> tuple[int, int]:
     """Read an int or a pair of ints (height, width), each at least ``minimum``."""
     pair = (v, v) if np.isscalar(v) else tuple(v)
@@ -182,13 +193,7 @@ class Linear(Layer):
     linear = True
 
     def __init__(self, W, b):
-        W, b = np.asarray(W), np.asarray(b)
-        if W.ndim != 2:
-            raise ValueError(f"Linear: expected W of shape (D_in, D_out), got shape {W.shape}")
-        if b.shape != (W.shape[1],):
-            raise ValueError(f"Linear: expected b of shape ({W.shape[1]},) to match W {W.shape}, "
-                             f"got shape {b.shape}")
-        self.W, self.b = W, b
+        self.W, self.b = _weights_and_bias(W, b, "Linear", "(D_in, D_out)", out_axis=1)
 
     @classmethod
     def init(cls, d_in: int, d_out: int, *, rng: np.random.Generator, dtype=np.float64):
@@ -236,13 +241,7 @@ class Conv2d(Layer):
     linear = True
 
     def __init__(self, W, b, *, stride=1, padding=0):
-        W, b = np.asarray(W), np.asarray(b)
-        if W.ndim != 4:
-            raise ValueError(f"Conv2d: expected W of shape (C_out, C_in, kh, kw), got shape {W.shape}")
-        if b.shape != (W.shape[0],):
-            raise ValueError(f"Conv2d: expected b of shape ({W.shape[0]},) to match W {W.shape}, "
-                             f"got shape {b.shape}")
-        self.W, self.b = W, b
+        self.W, self.b = _weights_and_bias(W, b, "Conv2d", "(C_out, C_in, kh, kw)", out_axis=0)
         self.stride = _pair(stride, "Conv2d stride", 1)
         self.padding = _pair(padding, "Conv2d padding", 0)
 
