@@ -88,7 +88,7 @@ def _evaluate(args) -> None:
 def _explain(args) -> None:
     """Explain digits with one method and draw them next to their heatmaps."""
     net = models.load_model(args.model)
-    images, labels, source = data.test_digits(args.data)
+    images, labels, source = data.load_test_digits(args.data)
     idx = _indices(args.index, len(images))
     x = models.inputs_for(net, images[idx])
     target = None if args.target is None else int(args.target)
@@ -111,7 +111,7 @@ def _explain(args) -> None:
 
 def _bench(args) -> None:
     """Time forward, gradient and LRP of the shipped models on 256 digits."""
-    images, _, source = data.test_digits(args.data)
+    images, _, source = data.load_test_digits(args.data)
     bench.run(images[:args.n], source=source, dtypes=args.dtype)
 
 

@@ -40,7 +40,7 @@ __all__ = [
     "load_mnist",
     "download_mnist",
     "load_mnist5k",
-    "test_digits",
+    "load_test_digits",
     "to_input",
     "pad_images",
     "class_counts",
@@ -381,14 +381,14 @@ def _download_one(url: str, target: Path, expected: str, progress: bool, timeout
         raise DownloadError(f"{name}: cannot reach {url}: {exc.reason}") from exc
     except (OSError, http.client.HTTPException) as exc:
         # Time-outs, resets and IncompleteRead land here, after the temporary
-        # file has been removed by _atomic_writer.
+        # file has been removed by atomic_write.
         raise DownloadError(f"{name}: download from {url} interrupted: {exc!r}") from exc
 
 
 # ------------------------------------------------------------- embedded sample
 
 
-def test_digits(folder=None, *, verbose: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
+def load_test_digits(folder=None, *, verbose: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
     """Digits for tutorials and benchmarks: the MNIST test set if it can be found, else the
     embedded sample.
 

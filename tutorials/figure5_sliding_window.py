@@ -33,7 +33,7 @@ args.out_dir.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(args.seed)
 
 net = models.load_model("cnn").astype(np.float64)
-images, labels, source = data.test_digits(args.data)
+images, labels, source = data.load_test_digits(args.data)
 
 # %% A 64x128 canvas (pixel range [-1, 1], background -1) holding 8 digits, two of class c
 c = args.digit

@@ -30,7 +30,7 @@ args = parser.parse_args()
 args.out_dir.mkdir(parents=True, exist_ok=True)
 
 net = models.load_model("cnn").astype(np.float64)
-images, labels, source = data.test_digits(args.data)
+images, labels, source = data.load_test_digits(args.data)
 print(f"digits from {source}; translations of up to {args.shift} pixel(s)")
 
 
