@@ -1,0 +1,553 @@
+"""Quantifying explanation quality (Sec. 7): continuity (Sec. 7.1) and selectivity (Sec. 7.2).
+
+An *explanation function* here is any callable ``explain_fn(x, target=None) -> R`` mapping a
+batch (N, ...) to relevance of the same shape, e.g.
+``functools.partial(heatmapping.explain.lrp, net, rules="deep_taylor")``.  The continuity
+metrics call it as ``explain_fn(x)`` (the predicted class), pixel-flipping with the class
+fixed at the start, ``explain_fn(x, target=c)``.
+
+* Continuity: max_{x != x'} ||R(x) - R(x')||_1 / ||x - x'||_2 over given pairs or along a path
+  of inputs, and a local Lipschitz estimate from random perturbations in a ball.
+* Selectivity: pixel-flipping.  Patches are removed in order of decreasing relevance and the
+  target logit f_c is recorded after each removal; the area under that curve is low when the
+  explanation found what f depends on.  Removal strategies: "black" (the lower pixel bound -1),
+  "mean" (a mean image), "uniform" (noise), "blur", "inpaint", or any constant.
+
+Conventions: a patch covers all leading (channel) axes and a ``patch``-sized block of the last
+``len(patch)`` axes; patches must tile the input exactly (no silent padding).  For the shipped
+CNN's 32x32 input the 8x8 grid of 4x4 patches covers the 2-pixel border of -1 too; under
+"black" removal those pixels are already black, so removing them changes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+from scipy import ndimage
+
+from .models import inputs_for
+from .network import Sequential
+
+__all__ = ["continuity", "continuity_ratios", "continuity_along_path", "local_lipschitz",
+           "patch_grid", "patch_relevance", "patch_mask", "removal_fill", "pixel_flipping",
+           "PixelFlippingResult", "auc", "aopc", "random_relevance", "evaluate_selectivity",
+           "Selectivity", "REMOVALS"]
+
+ExplainFn = Callable[..., np.ndarray]
+
+#: the named removal strategies; a number is also accepted (that constant value)
+REMOVALS = ("black", "mean", "uniform", "blur", "inpaint")
+
+#: weight of the background in inpainting, relative to the blurred weight of the known pixels:
+#: where no pixel is known within a few sigma, the fill fades to the background instead of 0/0
+INPAINT_PRIOR = 1e-3
+
+
+def _batch(x, what: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"{what}: expected a batch (N, ...) with a leading sample axis, got shape {x.shape}")
+    if len(x) == 0:
+        raise ValueError(f"{what}: empty batch (N = 0); expected at least one sample")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{what}: expected a floating-point array, got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what}: contains NaN or Inf; expected finite values")
+    return x
+
+
+def _checked_relevance(R, x: np.ndarray, what: str) -> np.ndarray:
+    R = np.asarray(R)
+    if R.shape != x.shape:
+        raise ValueError(f"{what}: the heatmap has shape {R.shape}, expected the input's shape {x.shape}")
+    if not np.all(np.isfinite(R)):
+        raise ValueError(f"{what}: the heatmap contains NaN or Inf; expected finite relevance")
+    return R
+
+
+def _l1_l2(dR: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample ||dR||_1 and ||dx||_2, arrays (N,).
+
+    The 2-norm is taken of dx scaled by its largest entry: squares of tiny differences
+    (below 1e-154) would underflow to 0 and make a pair x != x' look like x = x'.
+    """
+    dx = np.abs(dx.reshape(len(dx), -1)).astype(float)
+    scale = dx.max(axis=1, keepdims=True)
+    unit = dx / np.where(scale > 0, scale, 1.0)          # x = x' stays 0, not 0/0
+    return np.abs(dR).reshape(len(dR), -1).sum(axis=1), scale[:, 0] * np.sqrt((unit ** 2).sum(axis=1))
+
+
+# ------------------------------------------------------------------------------ continuity
+def continuity_ratios(explain_fn: ExplainFn, X, X2) -> np.ndarray:
+    """The quotient of Sec. 7.1 for each pair: ||R(x) - R(x')||_1 / ||x - x'||_2.
+
+    Parameters
+    ----------
+    explain_fn : callable, batch (N, ...) -> relevance (N, ...)
+    X, X2 : arrays (N, ...), the pairs (X[n], X2[n])
+
+    Returns
+    -------
+    ratios : array (N,); NaN for a pair with x = x', where the quotient is undefined.
+    """
+    X, X2 = _batch(X, "continuity X"), _batch(X2, "continuity X2")
+    if X.shape != X2.shape:
+        raise ValueError(f"continuity: X and X2 must be paired batches of one shape, got {X.shape} and {X2.shape}")
+    # one call for both halves: one forward/backward pass instead of two
+    R = _checked_relevance(explain_fn(np.concatenate([X, X2])), np.concatenate([X, X2]), "continuity")
+    dR, dx = _l1_l2(R[:len(X)] - R[len(X):], X - X2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(dx > 0, dR / dx, np.nan)
+
+
+def _max_ratio(ratios: np.ndarray, what: str) -> float:
+    if np.all(np.isnan(ratios)):
+        raise ValueError(f"{what}: every pair has x = x'; the quotient needs x != x'")
+    return float(np.nanmax(ratios))
+
+
+def continuity(explain_fn: ExplainFn, X, X2) -> float:
+    """Explanation continuity (Sec. 7.1), the strongest variation over the given pairs:
+
+        max_{n : x_n != x'_n}  ||R(x_n) - R(x'_n)||_1 / ||x_n - x'_n||_2
+
+    unnormalised, as the paper defines it (lower is more continuous).  Pairs with x = x' are
+    skipped (the quotient is undefined there); if all are, ``ValueError``.
+
+    On f(x) = w . x with R = w * x the value is at most ||w||_2 (Cauchy-Schwarz), reached for
+    x - x' parallel to |w|.  On the Figure 6 network, deep Taylor LRP reaches sqrt(2).
+    """
+    return _max_ratio(continuity_ratios(explain_fn, X, X2), "continuity")
+
+
+def continuity_along_path(explain_fn: ExplainFn, path) -> float:
+    """Continuity (Sec. 7.1) along a sequence of inputs (T, ...), e.g. a digit translated step
+    by step as in Figure 7: the max of the quotient over consecutive pairs (x_t, x_{t+1})
+    (consecutive equal inputs are skipped)."""
+    path = _batch(path, "continuity_along_path")
+    if len(path) < 2:
+        raise ValueError(f"continuity_along_path: expected a path of at least 2 inputs, got {len(path)}")
+    R = _checked_relevance(explain_fn(path), path, "continuity_along_path")
+    dR, dx = _l1_l2(np.diff(R, axis=0), np.diff(path, axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _max_ratio(np.where(dx > 0, dR / dx, np.nan), "continuity_along_path")
+
+
+def local_lipschitz(explain_fn: ExplainFn, x, *, radius: float, n_samples: int = 32,
+                    rng: np.random.Generator) -> np.ndarray:
+    """A local Lipschitz estimate of the explanation around each x (an extra to Sec. 7.1):
+
+        L(x) = max_{x' in B(x, radius)} ||R(x) - R(x')||_1 / ||x - x'||_2,
+
+    estimated from ``n_samples`` points x' drawn uniformly in the L2 ball of the given radius
+    around each x.  A maximum over finitely many draws is a lower bound of L(x); discontinuities
+    show as large values that grow as the radius shrinks.
+
+    Returns
+    -------
+    L : array (N,)
+    """
+    x = _batch(x, "local_lipschitz")
+    if not radius > 0:
+        raise ValueError(f"local_lipschitz: expected radius > 0, got {radius!r}")
+    if int(n_samples) < 1:
+        raise ValueError(f"local_lipschitz: expected n_samples >= 1, got {n_samples!r}")
+    N, D = len(x), x[0].size
+    R = _checked_relevance(explain_fn(x), x, "local_lipschitz")
+    best = np.zeros(N)
+    for _ in range(int(n_samples)):          # vectorized over the N samples, a loop over draws
+        d = rng.standard_normal((N, D))
+        # uniform in the ball: a uniform direction, and a radius with density ~ r^(D-1)
+        r = radius * rng.uniform(0, 1, (N, 1)) ** (1.0 / D)
+        d = (d / np.linalg.norm(d, axis=1, keepdims=True) * r).reshape(x.shape).astype(x.dtype)
+        x2 = x + d
+        dR, dx = _l1_l2(R - _checked_relevance(explain_fn(x2), x2, "local_lipschitz"), x - x2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            best = np.fmax(best, np.where(dx > 0, dR / dx, np.nan))
+    return best
+
+
+# ------------------------------------------------------------------------------- patches
+def patch_grid(sample_shape: tuple[int, ...], patch: tuple[int, ...]) -> tuple[int, ...]:
+    """The grid of patches over the last ``len(patch)`` axes of one sample's shape.
+
+    (1, 32, 32) with patch (4, 4) -> (8, 8).  A patch size that does not divide the image is
+    refused (``ValueError``): padding silently would add patches of pure padding whose removal
+    means nothing; pad or crop the input yourself (e.g. ``heatmapping.data.pad_images``).
+    """
+    patch = tuple(patch)
+    if not patch or not all(isinstance(p, (int, np.integer)) and p >= 1 for p in patch):
+        raise ValueError(f"patch: expected a tuple of positive integers, got {patch!r}")
+    if len(patch) > len(sample_shape):
+        raise ValueError(f"patch {patch} has more axes than a sample of shape {sample_shape}")
+    spatial = sample_shape[len(sample_shape) - len(patch):]
+    if any(s % p for s, p in zip(spatial, patch)):
+        divisors = [[d for d in range(1, s + 1) if s % d == 0] for s in spatial]
+        raise ValueError(f"patch {patch} does not divide the image size {spatial}: patches must "
+                         f"tile it exactly; sizes that divide it: {divisors} (or pad the input, "
+                         f"e.g. heatmapping.data.pad_images)")
+    return tuple(s // p for s, p in zip(spatial, patch))
+
+
+def _blocks(sample_shape, patch):
+    """The shape (lead..., g1, p1, g2, p2, ...) that exposes the patches of one sample, and the
+    axes (of the batched array) that a patch sums over."""
+    grid = patch_grid(sample_shape, patch)
+    lead = tuple(sample_shape[:len(sample_shape) - len(patch)])
+    blocks = lead + tuple(v for g, p in zip(grid, patch) for v in (g, p))
+    axes = tuple(range(1, 1 + len(lead))) + tuple(1 + len(lead) + 2 * i + 1 for i in range(len(patch)))
+    return grid, lead, blocks, axes
+
+
+def patch_relevance(R: np.ndarray, patch: tuple[int, ...]) -> np.ndarray:
+    """Relevance of each patch, the sum of R over it (Sec. 4.4, pooling): (N, ...) -> (N, K),
+    patches numbered in row-major order of the grid."""
+    R = np.asarray(R)
+    _, _, blocks, axes = _blocks(R.shape[1:], patch)
+    return R.reshape((len(R),) + blocks).sum(axis=axes).reshape(len(R), -1)
+
+
+def patch_mask(removed: np.ndarray, sample_shape: tuple[int, ...], patch: tuple[int, ...]) -> np.ndarray:
+    """Pixel mask of the removed patches: ``removed`` (N, K) bool -> (N, *sample_shape) bool."""
+    grid, lead, blocks, _ = _blocks(tuple(sample_shape), patch)
+    N = len(removed)
+    # (N, 1.., g1, 1, g2, 1) broadcast over the channels and the pixels of each patch
+    m = removed.reshape((N,) + (1,) * len(lead) + tuple(v for g in grid for v in (g, 1)))
+    return np.broadcast_to(m, (N,) + blocks).reshape((N,) + tuple(sample_shape))
+
+
+# ------------------------------------------------------------------------------- removal
+def removal_fill(x0: np.ndarray, removal="black", *, patch: tuple[int, ...] = (4, 4), mean=None,
+                 bounds: tuple[float, float] = (-1.0, 1.0), sigma: float | None = None,
+                 rng: np.random.Generator | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """How removed pixels are replaced: a function ``fill(mask) -> values`` of x0's shape.
+
+    The image after removing the pixels of ``mask`` is ``where(mask, fill(mask), x0)``.
+
+    removal
+        ``"black"``: the lower pixel bound ``bounds[0]`` (-1, black, in this project), as in
+        the paper's Figure 8.  A number: that constant.  ``"mean"``: the image ``mean`` (one
+        sample's shape, or broadcasting to it), e.g. the training mean.  ``"uniform"``: noise
+        uniform in ``bounds``, drawn once per pixel from ``rng`` (so every step and every method
+        given the same ``rng`` state sees the same noise).  ``"blur"``: x0 blurred by a Gaussian
+        of width ``sigma`` over the patch axes (outside the image counts as background).
+        ``"inpaint"``: filled from the pixels *not* removed, by normalized convolution,
+        ``fill = low + G*((x0 - low) m) / (G*m + INPAINT_PRIOR)`` with m the kept pixels and G
+        the Gaussian of width ``sigma``: near kept pixels their weighted mean, far from all of
+        them the background.  "blur" and "inpaint" try to stay closer to the data manifold, as
+        Sec. 7.2 asks.  ``sigma`` defaults to half the largest patch side.
+
+    Written relative to the background ``low``, blur and inpainting leave a background region
+    exactly at ``low``: removing it changes nothing, and ``pixel_flipping`` skips the forward
+    pass for such steps.
+    """
+    x0 = np.asarray(x0)
+    low, high = (float(v) for v in bounds)
+    if not low < high:
+        raise ValueError(f"bounds: expected (low, high) with low < high, got {bounds!r}")
+    sample = x0.shape[1:]
+    if isinstance(removal, (int, float, np.number)) and not isinstance(removal, bool):
+        value = np.asarray(removal, dtype=x0.dtype)
+        if not np.isfinite(value):
+            raise ValueError(f"removal: a constant removal value must be finite, got {removal!r}")
+        return lambda mask: value
+    if removal not in REMOVALS:
+        raise ValueError(f"removal: expected one of {list(REMOVALS)} or a number, got {removal!r}")
+    if removal == "black":
+        value = np.asarray(low, dtype=x0.dtype)
+        return lambda mask: value
+    if removal == "mean":
+        if mean is None:
+            raise ValueError("removal='mean' needs mean=..., an image of one sample's shape "
+                             f"{sample} (e.g. the training mean)")
+        mean = np.asarray(mean, dtype=x0.dtype)
+        try:
+            mean = np.broadcast_to(mean, sample)
+        except ValueError:
+            raise ValueError(f"mean: expected an image broadcasting to one sample's shape {sample}, "
+                             f"got shape {mean.shape}") from None
+        if not np.all(np.isfinite(mean)):
+            raise ValueError("mean: contains NaN or Inf")
+        return lambda mask: mean
+    if removal == "uniform":
+        if rng is None:
+            raise ValueError("removal='uniform' needs rng=np.random.default_rng(seed)")
+        noise = rng.uniform(low, high, x0.shape).astype(x0.dtype)
+        return lambda mask: noise
+    sigma = max(patch) / 2 if sigma is None else float(sigma)
+    if not sigma > 0:
+        raise ValueError(f"sigma: expected a blur width > 0, got {sigma!r}")
+    # blur only the patch axes: sigma 0 on the batch and channel axes
+    widths = (0.0,) * (x0.ndim - len(patch)) + (sigma,) * len(patch)
+    blur = lambda a: ndimage.gaussian_filter(a, widths, mode="constant", cval=0.0)  # noqa: E731
+    if removal == "blur":
+        blurred = low + blur(x0 - low)
+        return lambda mask: blurred
+    excess = x0 - low                                # 0 on the background
+
+    def inpaint(mask):
+        kept = (~mask).astype(x0.dtype)
+        return low + blur(excess * kept) / (blur(kept) + x0.dtype.type(INPAINT_PRIOR))
+    return inpaint
+
+
+# --------------------------------------------------------------------------- AUC and AOPC
+def _curve(curve) -> np.ndarray:
+    curve = np.asarray(curve, dtype=float)
+    if curve.ndim < 1 or curve.shape[-1] < 2:
+        raise ValueError(f"curve: expected (..., K+1) values with K >= 1 removal steps, got shape {curve.shape}")
+    return curve
+
+
+def auc(curve) -> np.ndarray:
+    """Area under the pixel-flipping curve (Sec. 7.2; lower = more selective).
+
+    The x axis is the fraction of patches removed, k/K in [0, 1], and the area is the
+    trapezoid rule, (c_0/2 + c_1 + ... + c_{K-1} + c_K/2) / K: the mean height of the curve, in
+    the units of f, comparable across patch sizes.  ``curve`` (..., K+1) -> (...).
+    """
+    c = _curve(curve)
+    K = c.shape[-1] - 1
+    return (c[..., 1:-1].sum(axis=-1) + 0.5 * (c[..., 0] + c[..., -1])) / K
+
+
+def aopc(curve, *, steps: int | None = None) -> np.ndarray:
+    """Area over the perturbation curve (Samek et al. 2017; higher = more selective):
+
+        AOPC_L = 1/(L+1) sum_{k=0}^{L} (f(x_0) - f(x_k)) = f(x_0) - mean_{k=0..L} f(x_k)
+
+    over the first L = ``steps`` removals (default all K).  ``curve`` (..., K+1) -> (...).
+    """
+    c = _curve(curve)
+    K = c.shape[-1] - 1
+    L = K if steps is None else int(steps)
+    if not 1 <= L <= K:
+        raise ValueError(f"aopc: steps must be in 1..{K}, got {steps!r}")
+    return c[..., 0] - c[..., :L + 1].mean(axis=-1)
+
+
+# ------------------------------------------------------------------------- pixel-flipping
+@dataclass(frozen=True)
+class PixelFlippingResult:
+    """What :func:`pixel_flipping` returns.
+
+    curve : (N, K+1), the target logit f_c(x_k) after k = 0..K removals
+    order : (N, K), the patch removed at each step (row-major index into ``grid``)
+    target : (N,), the explained class
+    grid : the grid of patches, e.g. (8, 8)
+    images : {k: x_k (N, ...)} for the steps asked for with ``keep``
+    """
+    curve: np.ndarray
+    order: np.ndarray
+    target: np.ndarray
+    grid: tuple[int, ...]
+    images: dict = field(default_factory=dict)
+
+    @property
+    def auc(self) -> np.ndarray:
+        """(N,), see :func:`auc`."""
+        return auc(self.curve)
+
+    @property
+    def aopc(self) -> np.ndarray:
+        """(N,), see :func:`aopc`."""
+        return aopc(self.curve)
+
+
+def _resolve_target(target, logits: np.ndarray) -> np.ndarray:
+    N, C = logits.shape
+    if target is None:
+        return logits.argmax(axis=1)
+    t = np.asarray(target)
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"target: pixel-flipping follows one class per sample; expected None, a "
+                        f"class index or class indices (N,), got dtype {t.dtype}")
+    if t.ndim > 1 or (t.ndim == 1 and len(t) != N):
+        raise ValueError(f"target: expected a class index or {N} of them, got shape {t.shape}")
+    t = np.broadcast_to(t, (N,))
+    bad = (t < 0) | (t >= C)
+    if bad.any():
+        raise ValueError(f"target: class index out of range 0..{C - 1}: {t[bad][:5]}")
+    return t.astype(np.intp)
+
+
+def _scores(net: Sequential, x: np.ndarray, target: np.ndarray) -> np.ndarray:
+    logits = net.forward(x).reshape(len(x), -1)
+    return logits[np.arange(len(x)), target]
+
+
+def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int, ...] = (4, 4),
+                   removal="black", mean=None, bounds: tuple[float, float] = (-1.0, 1.0),
+                   sigma: float | None = None, rng: np.random.Generator | None = None,
+                   explain_fn: ExplainFn | None = None, recompute: bool = False,
+                   keep=(), progress: bool = False) -> PixelFlippingResult:
+    """Selectivity by pixel-flipping (Sec. 7.2, Figure 8), vectorized over the samples.
+
+    Repeat until all patches are removed: record f_c(x); find the patch with the highest
+    relevance (the sum of R over it) among those not removed yet; remove it.  Here
+
+        x_0 = x,   x_k = x_{k-1} with patch order[k-1] replaced (see ``removal_fill``),
+        curve[:, k] = f_c(x_k),   k = 0..K  (K patches),
+
+    with c the class fixed at the start.  A fast drop (low ``auc``, high ``aopc``) means the
+    explanation found the features f depends on.  Each step runs one forward pass over the
+    samples whose image changed (a removed patch that already had the removal value, e.g. the
+    black background, leaves f unchanged).
+
+    Parameters
+    ----------
+    net : Sequential
+    x : array (N, ...), the inputs
+    R : array of x's shape, the heatmaps; None to compute them with ``explain_fn``
+    target : None (the class predicted for x), int or int array (N,)
+    patch : patch size over the last ``len(patch)`` axes; (4, 4) as in the paper.  It must
+        divide the image (see :func:`patch_grid`); (1,) on (N, D) removes single features.
+    removal, mean, bounds, sigma, rng : how removed pixels are replaced, see :func:`removal_fill`
+    explain_fn : callable ``explain_fn(x, target=c) -> R``; needed if R is None or ``recompute``
+    recompute : False: the order is fixed by the first heatmap (ties: lower patch index
+        first).  True: the heatmap is recomputed on x_k after each removal and the most
+        relevant remaining patch is removed next.
+    keep : steps k whose images x_k to return in ``images``
+    progress : print a line to stderr about every tenth of the steps
+
+    Returns
+    -------
+    PixelFlippingResult with ``curve`` (N, K+1), ``order`` (N, K), ``auc`` and ``aopc`` (N,)
+    """
+    x = _batch(x, "pixel_flipping x")
+    grid = patch_grid(x.shape[1:], patch)
+    K, N, rows = int(np.prod(grid)), len(x), np.arange(len(x))
+    f0 = net.forward(x).reshape(N, -1)
+    c = _resolve_target(target, f0)
+    if (R is None or recompute) and explain_fn is None:
+        raise ValueError("pixel_flipping: pass the heatmaps R, or explain_fn to compute them"
+                         + (" (recompute=True needs explain_fn)" if recompute else ""))
+    R = _checked_relevance(explain_fn(x, target=c) if R is None else R, x, "pixel_flipping R")
+    keep = {int(k) for k in keep}
+    if any(not 0 <= k <= K for k in keep):
+        raise ValueError(f"keep: steps must be in 0..{K}, got {sorted(keep)}")
+    fill = removal_fill(x, removal, patch=patch, mean=mean, bounds=bounds, sigma=sigma, rng=rng)
+
+    curve = np.empty((N, K + 1), dtype=f0.dtype)
+    curve[:, 0] = f0[rows, c]
+    order = np.argsort(-patch_relevance(R, patch), axis=1, kind="stable")
+    removed = np.zeros((N, K), dtype=bool)
+    xk, images, start = x, {0: x.copy()} if 0 in keep else {}, time.perf_counter()
+    for k in range(1, K + 1):                 # a loop over removal steps, never over samples
+        if recompute and k > 1:
+            R = _checked_relevance(explain_fn(xk, target=c), x, "pixel_flipping explain_fn")
+            r = np.where(removed, -np.inf, patch_relevance(R, patch))
+            order[:, k - 1] = r.argmax(axis=1)        # first maximum: the same tie rule
+        removed[rows, order[:, k - 1]] = True
+        mask = patch_mask(removed, x.shape[1:], patch)
+        x_new = np.where(mask, fill(mask), x)
+        changed = (x_new != xk).reshape(N, -1).any(axis=1)
+        curve[:, k] = curve[:, k - 1]
+        if changed.any():
+            curve[changed, k] = _scores(net, x_new[changed], c[changed])
+        xk = x_new
+        if k in keep:
+            images[k] = xk
+        if progress and (k % max(1, K // 10) == 0 or k == K):
+            print(f"pixel-flipping: step {k}/{K}, {time.perf_counter() - start:.1f} s",
+                  file=sys.stderr, flush=True)
+    return PixelFlippingResult(curve, order, c, grid, images)
+
+
+def random_relevance(*, rng: np.random.Generator) -> ExplainFn:
+    """An explanation function returning uniform noise: a random removal order, the baseline
+    every method should beat."""
+    def explain_fn(x, target=None):
+        return rng.uniform(0.0, 1.0, np.shape(x))
+    return explain_fn
+
+
+# ----------------------------------------------------------------------- batch evaluation
+@dataclass(frozen=True)
+class Selectivity:
+    """Pixel-flipping of one method over a data set.
+
+    curve : (K+1,), the mean curve;  auc, aopc : their means;  auc_samples : (N,) per sample
+    (for paired comparisons between methods);  seconds : wall-clock time (explanations
+    included).
+    """
+    curve: np.ndarray
+    auc: float
+    aopc: float
+    auc_samples: np.ndarray
+    seconds: float
+
+
+def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainFn], *,
+                         patch: tuple[int, ...] = (4, 4), removal="black", mean=None,
+                         bounds: tuple[float, float] = (-1.0, 1.0), sigma: float | None = None,
+                         target=None, recompute: bool = False, batch_size: int = 128,
+                         progress: bool = True, rng: np.random.Generator | None = None
+                         ) -> dict[str, Selectivity]:
+    """Pixel-flipping (Sec. 7.2) of several methods over many digits, batch by batch.
+
+    Parameters
+    ----------
+    net : Sequential
+    images : uint8 digits (N, 28, 28) (made into the network's inputs by ``inputs_for``, in
+        the network's dtype) or a float input batch (N, ...)
+    methods : {name: explain_fn(x, target=c) -> R}
+    patch, removal, mean, bounds, sigma, recompute : see :func:`pixel_flipping`.  With
+        ``removal="mean"`` and no ``mean``, the mean of the evaluated inputs is used; pass the
+        training mean to keep test statistics out.
+    target : None (predicted classes), int or int array (N,)
+    batch_size : samples per batch; ~128 keeps the convolutions' buffers in cache
+    progress : print about ten lines per method to stderr, with the elapsed time
+    rng : for ``"uniform"`` removal (and nothing else).  Batch b of every method gets the
+        generator ``default_rng([seed, b])`` with one seed drawn from ``rng``, so all methods
+        see the same noise on the same digit.
+
+    Returns
+    -------
+    {name: Selectivity}
+    """
+    x = images
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
+        if len(images) == 0:
+            raise ValueError("evaluate_selectivity: empty batch (N = 0); expected at least one digit")
+        x = inputs_for(net, images, dtype=net.dtype)
+    x = _batch(x, "evaluate_selectivity images")
+    if not methods:
+        raise ValueError("evaluate_selectivity: no methods given; expected {name: explain_fn}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    N, batch_size = len(x), int(batch_size)
+    if target is not None:
+        t = np.asarray(target)
+        target = np.broadcast_to(t, (N,)) if t.ndim == 0 else t
+        if target.shape != (N,):
+            raise ValueError(f"target: expected a class index or {N} of them, got shape {t.shape}")
+    if removal == "mean" and mean is None:
+        mean = x.mean(axis=0)
+    seed = None if rng is None else int(rng.integers(2**63))
+    starts = range(0, N, batch_size)
+    report_every = max(1, len(starts) // 10)
+    results = {}
+    for name, explain_fn in methods.items():
+        start, curves = time.perf_counter(), []
+        for b, s in enumerate(starts):
+            xb = x[s:s + batch_size]
+            res = pixel_flipping(net, xb, None, explain_fn=explain_fn, recompute=recompute,
+                                 target=None if target is None else target[s:s + batch_size],
+                                 patch=patch, removal=removal, mean=mean, bounds=bounds,
+                                 sigma=sigma,
+                                 rng=None if seed is None else np.random.default_rng([seed, b]))
+            curves.append(res.curve)
+            if progress and ((b + 1) % report_every == 0 or b + 1 == len(starts)):
+                print(f"  {name} [{removal}]: {min(s + batch_size, N)}/{N} samples, "
+                      f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        curve = np.concatenate(curves)
+        per_sample = auc(curve)
+        results[name] = Selectivity(curve.mean(axis=0), float(per_sample.mean()),
+                                    float(aopc(curve).mean()), per_sample,
+                                    time.perf_counter() - start)
+    return results
