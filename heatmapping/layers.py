@@ -138,6 +138,7 @@ class Layer:
         raise NotImplementedError
 
     def backward(self, a: np.ndarray, grad_out: np.ndarray) -> np.ndarray:
+        """Gradient w.r.t. the input, a new array (LRP may write into it)."""
         raise NotImplementedError
 
     def parameter_gradients(self, a: np.ndarray, grad_out: np.ndarray) -> dict[str, np.ndarray]:
@@ -348,8 +349,14 @@ class SumPool2d(_Pool2d):
         cols = self._cols(a)
         # a sum over the kh*kw offsets of strided slices is far faster than .sum(axis=(4, 5))
         # on the window view, whose innermost axes are short and strided
-        total = sum(cols[..., i, j] for i in range(self.window[0]) for j in range(self.window[1]))
-        return total if self.weight == 1 else total * np.asarray(self.weight, total.dtype)
+        total = cols[..., 0, 0].copy()
+        for i in range(self.window[0]):
+            for j in range(self.window[1]):
+                if i or j:
+                    total += cols[..., i, j]
+        if self.weight != 1:
+            total *= np.asarray(self.weight, total.dtype)
+        return total
 
     def backward(self, a, grad_out):
         g = grad_out if self.weight == 1 else grad_out * np.asarray(self.weight, grad_out.dtype)

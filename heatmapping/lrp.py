@@ -30,6 +30,15 @@ from .rules import PRESETS, Epsilon, Rule, stabilize
 __all__ = ["propagate", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top_relevance"]
 
 
+def _into(ufunc, x, y):
+    """ufunc(x, y), written into ``y`` (a fresh array) when the shapes and dtype allow: fewer
+    new arrays make LRP faster on large batches (each new array costs page faults)."""
+    if np.shape(y) == np.broadcast_shapes(np.shape(x), np.shape(y)) and \
+            np.result_type(x, y) == y.dtype:
+        return ufunc(x, y, out=y)
+    return ufunc(x, y)
+
+
 def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
               *, ledger: bool = False):
     """One LRP step through a linear-type layer, the four steps of Sec. 6.3.
@@ -64,13 +73,13 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
         layers = [layer.map_weights(term.weight, part.bias if t == 0 else None)
                   for t, term in enumerate(part.terms)]
         z = sum(l.forward(term.input) for l, term in zip(layers, part.terms))   # Eq. (4)
-        s = R / stabilize(z, rule.eps)                                         # Eq. (5)
+        s = _into(np.divide, R, stabilize(z, rule.eps))                        # Eq. (5)
         for l, term in zip(layers, part.terms):
             c = l.backward(term.input, s)                                      # Eq. (6)
-            contribution = term.input * c                                      # Eq. (7)
+            contribution = _into(np.multiply, term.input, c)                   # Eq. (7)
             if part.coefficient != 1:
                 contribution *= part.coefficient
-            R_in = contribution if R_in is None else R_in + contribution
+            R_in = contribution if R_in is None else _into(np.add, contribution, R_in)
         if ledger and part.bias is not None and "b" in layer.param_names:
             # the bias's share: s times the bias map (the modified layer on a zero input)
             b_map = layers[0].forward(np.zeros((1,) + a.shape[1:], dtype=R_in.dtype))
