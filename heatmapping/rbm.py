@@ -1,0 +1,407 @@
+"""The expert of Sec. 3.2: a Gaussian-Bernoulli restricted Boltzmann machine (RBM).
+
+Activation maximization with an expert (Sec. 3.2) needs a density model p(x) of the data
+and the gradient of log p(x).  The paper suggests the Gaussian RBM, whose log density is, up
+to a constant,
+
+    log p(x) = sum_j f_j(x) - 1/2 x^T Sigma^-1 x + cst,   f_j(x) = log(1 + exp(w_j^T x + b_j)).
+
+Parameterisation used here
+--------------------------
+The RBM models *standardised* pixels ``v = (x - mean_) / scale_`` with unit variance, where
+``x`` are the project's pixels in [-1, 1] and ``mean_``, ``scale_`` are the per-pixel mean and
+standard deviation of the training digits (the deviation floored at ``min_scale``: MNIST's
+border pixels never change, and dividing by a zero deviation would make them infinitely
+certain).  With visible units ``v`` (D,) and binary hidden units ``h`` in {0, 1}^H,
+
+    E(x, h) = 1/2 ||v - a||^2 - b^T h - v^T W h                       (energy)
+    p(h_j = 1 | x) = sigmoid(w_j^T v + b_j)                            (hidden conditional)
+    p(v | h) = N(a + W h, I),  i.e.  x | h ~ N(mean_ + scale_ (a + W h), diag(scale_^2))
+    F(x) = -log sum_h exp(-E(x, h)) = 1/2 ||v - a||^2 - sum_j softplus(w_j^T v + b_j)
+    p(x) = exp(-F(x)) / Z,   Z = integral over x of sum_h exp(-E(x, h))
+
+with ``W`` (D, H) (the ``Linear`` layout: column ``w_j`` feeds hidden unit j), ``a`` (D,) and
+``b`` (H,).  So ``log p(x) = -F(x) - log Z`` is the paper's formula with
+Sigma = diag(scale_^2) and the centre and weights rescaled by the standardisation.  Its gradient
+with respect to the pixels, what AM needs (chain rule through v = (x - mean_) / scale_), is
+
+    d log p(x) / dx = ( -(v - a) + W sigmoid(W^T v + b) ) / scale_.
+
+Training is contrastive divergence (CD-k, Hinton 2002) with momentum and weight decay, the
+recipe of Hinton's "practical guide to training RBMs" for Gaussian visible units (small
+learning rate, unit variance data).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .files import atomic_write
+
+__all__ = ["GaussianRBM", "RECIPE", "heldout_split", "train_default", "save_rbm", "load_rbm"]
+
+#: hyper-parameters of the shipped expert ``data/rbm.npz`` (Figure 2: 900 hidden units)
+RECIPE = dict(n_hidden=900, learning_rate=1e-3, n_epochs=60, batch_size=50, cd_steps=1,
+              momentum=0.9, initial_momentum=0.5, momentum_switch=5, weight_decay=2e-4,
+              min_scale=0.1, random_state=0)
+
+#: how the 5,000 embedded digits are split: the last ``n_heldout`` of a permutation drawn
+#: with ``seed`` are held out (for the reconstruction error), the rest trained on
+HELDOUT = dict(n_heldout=500, seed=0)
+
+#: written into every RBM file; bump when the format changes
+FORMAT_VERSION = 1
+_KIND = "gaussian-bernoulli-rbm"
+
+
+def _sigmoid(t: np.ndarray) -> np.ndarray:
+    # 0.5 (1 + tanh(t / 2)) is sigmoid without overflow warnings for large |t|
+    return 0.5 * (1.0 + np.tanh(0.5 * t))
+
+
+def _softplus(t: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, t)
+
+
+def heldout_split(n: int, *, n_heldout: int = HELDOUT["n_heldout"],
+                  seed: int = HELDOUT["seed"]) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, held-out) of ``n`` samples: the last ``n_heldout`` of a seeded permutation.
+
+    The embedded digits are sorted by class, so a permutation first keeps every class in
+    both parts.  The same split serves the RBM and the decoder.
+    """
+    if not 0 < n_heldout < n:
+        raise ValueError(f"heldout_split: need 0 < n_heldout < n, got n_heldout={n_heldout}, n={n}")
+    order = np.random.default_rng(seed).permutation(n)
+    return order[:-n_heldout], order[-n_heldout:]
+
+
+class GaussianRBM:
+    """Gaussian-Bernoulli RBM on standardised pixels, trained by contrastive divergence.
+
+    Scikit-learn conventions: hyper-parameters are stored unchanged, ``fit`` returns ``self``,
+    learned arrays end in ``_``.  All methods take pixels ``x`` (N, D) in the project's
+    [-1, 1] range; the standardisation is part of the model (see the module docstring).
+
+    Parameters
+    ----------
+    n_hidden : int
+        Number of binary hidden units H.
+    learning_rate : float
+        Step size of the CD updates (Gaussian visible units need a small one, ~1e-3).
+    n_epochs, batch_size : int
+    cd_steps : int
+        k of CD-k: Gibbs steps from the data before the negative statistics are taken.
+    momentum, initial_momentum : float
+        Momentum of the updates, ``initial_momentum`` for the first ``momentum_switch`` epochs
+        (while the gradient is large and erratic), ``momentum`` afterwards.
+    momentum_switch : int
+    weight_decay : float
+        L2 penalty (weight_decay / 2) ||W||^2 on the weights (not the biases).
+    min_scale : float
+        Floor of the per-pixel standard deviation used to standardise, in pixel units.
+    random_state : int
+        Seed of the generator that initialises, shuffles and samples: a seed gives one model.
+    verbose : bool
+        Print one line per epoch (reconstruction errors, time).
+
+    Attributes
+    ----------
+    mean_, scale_ : array (D,)
+        Standardisation v = (x - mean_) / scale_.
+    W_ : array (D, H)
+    a_ : array (D,)
+        Visible bias (in standardised units).
+    b_ : array (H,)
+        Hidden bias.
+    history_ : list of dict
+        One record per epoch: ``train_error`` and (with ``X_val``) ``val_error``, the mean
+        squared reconstruction error in pixel units.
+    """
+
+    def __init__(self, *, n_hidden: int = 900, learning_rate: float = 1e-3, n_epochs: int = 60,
+                 batch_size: int = 50, cd_steps: int = 1, momentum: float = 0.9,
+                 initial_momentum: float = 0.5, momentum_switch: int = 5,
+                 weight_decay: float = 2e-4, min_scale: float = 0.1, random_state: int = 0,
+                 verbose: bool = False):
+        self.n_hidden = n_hidden
+        self.learning_rate = learning_rate
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.cd_steps = cd_steps
+        self.momentum = momentum
+        self.initial_momentum = initial_momentum
+        self.momentum_switch = momentum_switch
+        self.weight_decay = weight_decay
+        self.min_scale = min_scale
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def get_params(self) -> dict:
+        """The hyper-parameters, as given to ``__init__``."""
+        return {name: getattr(self, name) for name in (
+            "n_hidden", "learning_rate", "n_epochs", "batch_size", "cd_steps", "momentum",
+            "initial_momentum", "momentum_switch", "weight_decay", "min_scale",
+            "random_state", "verbose")}
+
+    def __repr__(self) -> str:
+        return f"GaussianRBM({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    # ----------------------------------------------------------------------------------------
+    # checks
+
+    def _check_hyper_parameters(self):
+        for name in ("n_hidden", "n_epochs", "batch_size", "cd_steps"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ValueError(f"GaussianRBM: {name} must be a positive integer, got {value!r}")
+        for name in ("learning_rate", "min_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"GaussianRBM: {name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("weight_decay", "momentum", "initial_momentum"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"GaussianRBM: {name} must be >= 0, got {getattr(self, name)!r}")
+
+    def _check_x(self, x, what: str) -> np.ndarray:
+        if not hasattr(self, "W_"):
+            raise RuntimeError(f"GaussianRBM.{what}: the model is not fitted; call fit first")
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.W_):
+            raise ValueError(f"GaussianRBM.{what}: expected pixels of shape (N, {len(self.W_)}), "
+                             f"got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"GaussianRBM.{what}: input contains NaN or Inf")
+        return x
+
+    # ----------------------------------------------------------------------------------------
+    # the model: energy, conditionals, free energy
+
+    def standardize(self, x) -> np.ndarray:
+        """v = (x - mean_) / scale_, pixels (N, D) -> standardised units (N, D)."""
+        x = self._check_x(x, "standardize")
+        return (x - self.mean_) / self.scale_
+
+    def energy(self, x, h) -> np.ndarray:
+        """E(x, h) = 1/2 ||v - a||^2 - b^T h - v^T W h for pixels x (N, D), hidden h (N, H)."""
+        v = self.standardize(x)
+        h = np.asarray(h, dtype=np.float64)
+        return 0.5 * ((v - self.a_) ** 2).sum(axis=1) - h @ self.b_ - ((v @ self.W_) * h).sum(axis=1)
+
+    def hidden_probability(self, x) -> np.ndarray:
+        """p(h_j = 1 | x) = sigmoid(w_j^T v + b_j), shape (N, H)."""
+        return _sigmoid(self.standardize(x) @ self.W_ + self.b_)
+
+    def visible_mean(self, h) -> np.ndarray:
+        """E[x | h] = mean_ + scale_ (a + W h) in pixel units, shape (N, D)."""
+        return self.mean_ + self.scale_ * (self.a_ + np.asarray(h, dtype=np.float64) @ self.W_.T)
+
+    def free_energy(self, x) -> np.ndarray:
+        """F(x) = 1/2 ||v - a||^2 - sum_j softplus(w_j^T v + b_j), shape (N,).
+
+        ``exp(-F(x)) = sum_h exp(-E(x, h))``: the hidden units summed out in closed form.
+        """
+        v = self.standardize(x)
+        return 0.5 * ((v - self.a_) ** 2).sum(axis=1) - _softplus(v @ self.W_ + self.b_).sum(axis=1)
+
+    def log_density(self, x) -> np.ndarray:
+        """Unnormalised log p(x) = -F(x) = log p(x) + log Z, shape (N,) (Sec. 3.2).
+
+        The constant log Z does not change where AM goes; :meth:`exact_log_partition`
+        computes it for tiny models.
+        """
+        return -self.free_energy(x)
+
+    def log_density_gradient(self, x) -> np.ndarray:
+        """d log p(x) / dx = (-(v - a) + W sigmoid(W^T v + b)) / scale_, shape (N, D).
+
+        The second factor is the chain rule of v = (x - mean_) / scale_: AM optimises in
+        pixel space.
+        """
+        v = self.standardize(x)
+        return (self.a_ - v + _sigmoid(v @ self.W_ + self.b_) @ self.W_.T) / self.scale_
+
+    def exact_log_partition(self) -> float:
+        """log Z by summing over all 2^H hidden states, the visible integral in closed form.
+
+        For each h, x | h is Gaussian, so integrating exp(-E) over x completes the square:
+
+            log Z = logsumexp_h [ b^T h + 1/2 ||a + W h||^2 - 1/2 ||a||^2 ]
+                    + D/2 log(2 pi) + sum_i log scale_i
+
+        (the last term is the Jacobian of v -> x).  Exponential in H: for tests and teaching
+        only, refused above 20 hidden units.
+        """
+        if not hasattr(self, "W_"):
+            raise RuntimeError("GaussianRBM.exact_log_partition: the model is not fitted")
+        D, H = self.W_.shape
+        if H > 20:
+            raise ValueError(f"exact_log_partition sums 2^H terms; H = {H} is too many (max 20)")
+        hs = np.array(list(itertools.product((0.0, 1.0), repeat=H))).reshape(-1, H)  # (2^H, H)
+        m = self.a_ + hs @ self.W_.T                                                  # (2^H, D)
+        terms = hs @ self.b_ + 0.5 * (m ** 2).sum(axis=1) - 0.5 * self.a_ @ self.a_
+        top = terms.max()
+        return float(top + np.log(np.exp(terms - top).sum()) + 0.5 * D * np.log(2 * np.pi)
+                     + np.log(self.scale_).sum())
+
+    def reconstruct(self, x) -> np.ndarray:
+        """Mean-field reconstruction E[x | h = p(h | x)], pixels (N, D) -> (N, D)."""
+        return self.visible_mean(self.hidden_probability(x))
+
+    def reconstruction_error(self, x) -> float:
+        """Mean squared error of :meth:`reconstruct`, per pixel, in pixel units ([-1, 1] range)."""
+        x = self._check_x(x, "reconstruction_error")
+        return float(np.mean((self.reconstruct(x) - x) ** 2))
+
+    # ----------------------------------------------------------------------------------------
+    # training
+
+    def fit(self, X, *, X_val=None) -> "GaussianRBM":
+        """Learn the standardisation, then W, a, b by CD-k on pixels ``X`` (N, D).
+
+        One update on a mini-batch v0 (standardised), with h ~ p(h | v) and v ~ p(v | h)
+        alternated k times (Gibbs sampling) to give v_k:
+
+            dW = <v0 p(h | v0)^T> - <v_k p(h | v_k)^T> - weight_decay W
+            da = <v0> - <v_k>,     db = <p(h | v0)> - <p(h | v_k)>
+
+        (<.> the batch mean), each applied with momentum.  ``X_val`` (M, D) is only used for the
+        per-epoch held-out reconstruction error.
+        """
+        self._check_hyper_parameters()
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or len(X) < 2 or not np.all(np.isfinite(X)):
+            raise ValueError(f"GaussianRBM.fit: expected finite pixels of shape (N, D), N >= 2, "
+                             f"got shape {X.shape}")
+        rng = np.random.default_rng(self.random_state)
+        D, H = X.shape[1], int(self.n_hidden)
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = np.maximum(X.std(axis=0), self.min_scale)
+        # small random weights break the symmetry between hidden units; the visible bias
+        # starts at the data mean, which is 0 after standardisation
+        self.W_ = 0.01 * rng.standard_normal((D, H))
+        self.a_ = np.zeros(D)
+        self.b_ = np.zeros(H)
+        if X_val is not None:
+            X_val = self._check_x(X_val, "fit (X_val)")
+        V = (X - self.mean_) / self.scale_
+        velocity = [np.zeros_like(self.W_), np.zeros_like(self.a_), np.zeros_like(self.b_)]
+        self.history_ = []
+        for epoch in range(1, int(self.n_epochs) + 1):
+            start = time.perf_counter()
+            mu = self.initial_momentum if epoch <= self.momentum_switch else self.momentum
+            order = rng.permutation(len(V))
+            squared_error = 0.0
+            for i in range(0, len(V), int(self.batch_size)):
+                v0 = V[order[i:i + int(self.batch_size)]]
+                grads, reconstruction = self._cd_gradients(v0, rng)
+                squared_error += float((((reconstruction - v0) * self.scale_) ** 2).sum())
+                for p, g, vel in zip((self.W_, self.a_, self.b_), grads, velocity):
+                    vel *= mu
+                    vel += self.learning_rate * g
+                    p += vel
+            record = {"epoch": epoch, "train_error": squared_error / V.size}
+            if X_val is not None:
+                record["val_error"] = self.reconstruction_error(X_val)
+            self.history_.append(record)
+            if self.verbose:
+                val = f"  held-out {record['val_error']:.4f}" if X_val is not None else ""
+                print(f"RBM epoch {epoch:3d}/{self.n_epochs}  reconstruction error (pixel MSE): "
+                      f"train {record['train_error']:.4f}{val}  "
+                      f"({time.perf_counter() - start:.1f} s)", flush=True)
+        return self
+
+    def _cd_gradients(self, v0, rng):
+        """CD-k ascent directions for (W, a, b) on a batch v0 (n, D), and the mean-field
+        reconstruction of v0 (for the progress report)."""
+        n = len(v0)
+        p0 = _sigmoid(v0 @ self.W_ + self.b_)                  # (n, H)
+        reconstruction = self.a_ + p0 @ self.W_.T
+        v, p = v0, p0
+        for _ in range(int(self.cd_steps)):
+            h = (rng.random(p.shape) < p).astype(np.float64)   # h ~ p(h | v)
+            v = self.a_ + h @ self.W_.T + rng.standard_normal(v0.shape)  # v ~ N(a + W h, I)
+            p = _sigmoid(v @ self.W_ + self.b_)
+        dW = (v0.T @ p0 - v.T @ p) / n - self.weight_decay * self.W_
+        return (dW, (v0 - v).mean(axis=0), (p0 - p).mean(axis=0)), reconstruction
+
+
+# --------------------------------------------------------------------------------------------
+# the shipped expert: training recipe, saving and loading
+
+def train_default(images: np.ndarray, *, verbose: bool = True) -> GaussianRBM:
+    """Train the shipped expert with :data:`RECIPE` on uint8 digits (N, 28, 28).
+
+    Pixels go to [-1, 1] by ``data.to_input``; the split is :func:`heldout_split`, whose
+    held-out digits give the per-epoch reconstruction error.  Deterministic for a machine.
+    """
+    from .data import to_input
+    x = to_input(np.asarray(images)).reshape(len(images), -1)
+    train, heldout = heldout_split(len(x))
+    if verbose:
+        print(f"training a Gaussian RBM on {len(train)} digits ({len(heldout)} held out): {RECIPE}",
+              flush=True)
+    return GaussianRBM(**RECIPE, verbose=verbose).fit(x[train], X_val=x[heldout])
+
+
+_ARRAYS = ("mean_", "scale_", "W_", "a_", "b_")
+
+
+def save_rbm(rbm: GaussianRBM, path, *, metadata: dict | None = None) -> Path:
+    """Write a fitted RBM to ``path`` (.npz): its arrays, hyper-parameters and history as JSON.
+
+    The same model always gives the same bytes (no time stamps), so a checksum identifies it.
+    """
+    if not hasattr(rbm, "W_"):
+        raise ValueError("save_rbm: the model is not fitted")
+    # verbose is left out: how training talked does not change the model or its bytes
+    params = {k: v for k, v in rbm.get_params().items() if k != "verbose"}
+    header = {"kind": _KIND, "format_version": FORMAT_VERSION, "params": params,
+              "history": getattr(rbm, "history_", []), "metadata": metadata or {}}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, header=np.array(json.dumps(header)),
+                        **{name: getattr(rbm, name) for name in _ARRAYS})
+    path = Path(path)
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+    return path
+
+
+def load_rbm(path, *, with_metadata: bool = False):
+    """Read an RBM written by :func:`save_rbm`; a corrupt or mismatched file gets a ValueError."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        header = json.loads(str(arrays["header"]))
+    except FileNotFoundError:
+        raise
+    except KeyError as e:
+        raise ValueError(f"{path}: not an RBM file (no 'header' entry)") from e
+    except Exception as e:  # zip, zlib, format and JSON errors all mean the same to a user
+        raise ValueError(f"{path}: not a readable RBM file ({type(e).__name__}: {e})") from e
+    if header.get("kind") != _KIND:
+        raise ValueError(f"{path}: holds a {header.get('kind')!r}, not a {_KIND!r}")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: RBM format version {header.get('format_version')!r}, "
+                         f"expected {FORMAT_VERSION}")
+    missing = [name for name in _ARRAYS if name not in arrays]
+    if missing:
+        raise ValueError(f"{path}: RBM file misses arrays {missing}")
+    rbm = GaussianRBM(**header["params"])
+    for name in _ARRAYS:
+        setattr(rbm, name, arrays[name].astype(np.float64))
+    rbm.history_ = header["history"]
+    D, H = rbm.W_.shape if rbm.W_.ndim == 2 else (None, None)
+    shapes = {name: getattr(rbm, name).shape for name in _ARRAYS}
+    if D is None or shapes != {"mean_": (D,), "scale_": (D,), "W_": (D, H), "a_": (D,), "b_": (H,)} \
+            or H != rbm.n_hidden:
+        raise ValueError(f"{path}: RBM arrays do not fit together: {shapes}, n_hidden={rbm.n_hidden}")
+    if not (np.all(rbm.scale_ > 0) and all(np.all(np.isfinite(getattr(rbm, n))) for n in _ARRAYS)):
+        raise ValueError(f"{path}: RBM arrays hold non-finite values or a scale <= 0")
+    return (rbm, header["metadata"]) if with_metadata else rbm
