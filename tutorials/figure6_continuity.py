@@ -86,5 +86,6 @@ for spacing in (0.1, 0.05, 0.025, 0.0125, 0.00625):
     row = {name: metrics.continuity(fn, A, B) for name, fn in METHODS.items()}
     constants[spacing] = row
     print(f"{spacing:>12} " + " ".join(f"{row[name]:>16.4f}" for name in METHODS))
-print(f"sqrt(2) = {np.sqrt(2):.4f}: deep Taylor LRP's constant stays there, the other two grow "
-      "like 2 / spacing (the jump of R across x1 = x2 over the distance of the pair).")
+print(f"sqrt(2) = {np.sqrt(2):.4f}: deep Taylor LRP's constant stays there; the other two double "
+      "with every halving of the spacing: R jumps across x1 = x2 by a fixed amount, over a pair "
+      "distance that shrinks with the grid, so no bound holds.")
