@@ -4,12 +4,12 @@ relevant pattern."""
 import numpy as np
 import pytest
 
-from heatmapping import explain
+from heatmapping import data, explain, metrics, models
 from heatmapping.layers import Conv2d, Flatten, Linear, ReLU, SumPool2d
 from heatmapping.network import Sequential
-from heatmapping.rules import ZPlus
-from heatmapping.tricks import (direct_explanation, fully_convolutional, relevant_pattern, shift,
-                                sliding_window, translation_trick)
+from heatmapping.rules import Flat, ZPlus
+from heatmapping.tricks import (direct_explanation, fully_convolutional, relevant_pattern,
+                                select_rules, shift, sliding_window, translation_trick)
 
 EXACT = dict(rtol=1e-10, atol=1e-12)
 
@@ -144,3 +144,17 @@ def test_relevant_pattern_masks_irrelevant_pixels_to_black(rng):
         relevant_pattern(x, R[:, :, :2])
     with pytest.raises(ValueError, match="NaN"):
         relevant_pattern(x, np.full_like(R, np.nan))
+
+
+def test_select_rules_returns_the_candidate_with_the_lowest_flipping_auc():
+    net = models.load_model("cnn").astype(np.float64)
+    images, _ = data.load_mnist5k()
+    x = models.inputs_for(net, images[::250])
+    candidates = {"deep_taylor": "deep_taylor", "alpha2beta1": "alpha2beta1", "flat first": {0: Flat()}}
+    best, scores = select_rules(net, x, candidates, patch=(4, 4), removal="black")
+    assert set(scores) == set(candidates) and best == min(scores, key=scores.get)
+    R = explain.lrp(net, x, rules="alpha2beta1")
+    expected = metrics.pixel_flipping(net, x, R, patch=(4, 4), removal="black").auc.mean()
+    assert scores["alpha2beta1"] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="no candidates"):
+        select_rules(net, x, {})
