@@ -32,7 +32,8 @@ parser.add_argument("--n", type=int, default=1000,
                     help="test digits for black removal, the paper's Figure 8 (default 1000)")
 parser.add_argument("--n-other", type=int, default=250,
                     help="digits for the other removal strategies, the first of the --n "
-                         "(default 250; each costs ~4x black, which skips unchanged background)")
+                         "(default 250: per digit each costs ~2x black, for which the forward "
+                         "pass is skipped when the removed patch was black already)")
 parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent)
 parser.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA, else "
                                    "../shared/data/mnist beside the project, else embedded digits)")
@@ -129,10 +130,20 @@ for removal, res in results.items():
 #   negative weights gets relevance -2 w^- > 0 ("it would matter if it turned white").  Black
 #   removal cannot turn it white, so those patches cost removals without lowering f.
 # - sensitivity (df/dx_i)^2 has no root point at all; it ranks by the local slope only.
+# - every strategy but black *brightens* the background: the mean image and the noise (mean 0)
+#   are grey where the digit is black, blur and inpainting spread ink into it.  Simple Taylor
+#   at root 0 gives a background pixel R_i = -df/dx_i, positive exactly where brightening it
+#   lowers f: it anticipates that effect, deep Taylor's z+ layers (positive weights only) do
+#   not, which is why simple Taylor can overtake deep Taylor under those removals.
 dt = explain.lrp(net, x[:n_other], rules="deep_taylor")
 on_black = np.where(x[:n_other] == -1, np.maximum(dt, 0), 0).sum() / np.maximum(dt, 0).sum()
 print(f"\nshare of deep-Taylor LRP's positive relevance on pixels that are already black: "
       f"{on_black:.2f} (black removal cannot change them)")
+blank = net.forward(np.full((1, *net.input_shape), -1.0, dtype=net.dtype))[0]
+print("the all-black end point is not a root of f either; its logits: "
+      + ", ".join(f"{c}: {v:.1f}" for c, v in enumerate(blank))
+      + "\n(the curves end there, at f_c(all black), and a removal order that empties the image"
+      "\n early can raise f_c again, most for the class '1')")
 for removal, res in results.items():
     best = min(res, key=lambda k: res[k].auc)
     print(f"  {removal:8s} most selective: {best:17s} (AUC {res[best].auc:.3f}); simple Taylor "
