@@ -198,6 +198,20 @@ def _step(layer, a, R, rule, ledger: bool):
     return propagate(layer, a, R, rule), (zero, zero)
 
 
+def _layer_inputs(net: Sequential, x) -> tuple[list, list]:
+    """The activations that LRP needs: the input A[l] of every layer it propagates through
+    with a rule (linear-type layers, max and l_p pools) and the output A[L]; None for the
+    others (ReLU, Flatten, ...), whose inputs are dropped as soon as they are used: half the
+    memory of ``net.activations``, and measurably faster.  Also every A[l]'s shape."""
+    A, shapes, a = [], [], net.check_input(x)
+    for layer in net.layers:
+        needed = layer.linear or isinstance(layer, (MaxPool2d, LpPool2d))
+        A.append(a if needed else None)
+        shapes.append(a.shape)
+        a = layer.forward(a)
+    return A + [a], shapes + [a.shape]
+
+
 def _pool_as_sum(layer) -> SumPool2d:
     """A sum pool with the same windows: the proportional rule R_j = x_j / sum x_j R_k."""
     return SumPool2d(layer.window, layer.stride, layer.padding)
@@ -232,7 +246,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     if max_pool not in ("proportional", "winner"):
         raise ValueError(f"max_pool must be 'proportional' or 'winner', got {max_pool!r}")
     rule_of = resolve_rules(net, rules)
-    A = net.activations(x)
+    A, shapes = _layer_inputs(net, x)
     R = [None] * len(A)
     R[-1] = top_relevance(A[-1], target)
     ledger = []
@@ -240,7 +254,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
         layer, a, Rk = net.layers[i], A[i], R[i + 1]
         if filters and (i + 1) in filters:
             Rk = Rk * np.asarray(filters[i + 1], dtype=Rk.dtype)
-        bias = stab = np.zeros(len(a), dtype=Rk.dtype)
+        bias = stab = np.zeros(len(Rk), dtype=Rk.dtype)
         rule_name = ""
         if layer.linear:
             R[i], (bias, stab) = _step(layer, a, Rk, rule_of[i], return_layers)
@@ -248,7 +262,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
         elif isinstance(layer, (ReLU, Dropout, BatchNorm)):
             R[i] = Rk
         elif isinstance(layer, Flatten):
-            R[i] = Rk.reshape(a.shape)
+            R[i] = Rk.reshape(shapes[i])
         elif isinstance(layer, MaxPool2d) and max_pool == "winner":
             R[i] = layer.backward(a, Rk)       # the gradient routes everything to the winner
             rule_name = "winner-take-all"
