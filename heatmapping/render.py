@@ -45,7 +45,7 @@ def digit_grid(images: np.ndarray, titles: list[str], path, *, columns: int = 6)
                          f"shape {images.shape} and {len(titles)} titles")
     vmin, vmax = (0, 255) if images.dtype == np.uint8 else (-1, 1)
     rows = -(-len(images) // columns)
-    fig = new_figure(1.8 * columns, 2.0 * rows)
+    fig = new_figure(1.8 * columns, 2.4 * rows)
     for i, (image, title) in enumerate(zip(images, titles)):
         ax = fig.add_subplot(rows, columns, i + 1)
         ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax)
