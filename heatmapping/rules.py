@@ -151,14 +151,14 @@ class AlphaBeta(Rule):
     def parts(self, a):
         a_pos, a_neg = np.maximum(a, 0), np.minimum(a, 0)
         split = self.bias == "split"
-        signed = bool(np.any(a < 0))      # after a ReLU a^- = 0: its terms would add zeros
-        excitatory = Part(self.alpha, (Term(a_pos, _positive),) + ((Term(a_neg, _negative),) if signed else ()),
-                          _positive if split else None)
+        # after a ReLU a^- = 0, and the a^- terms would only add zeros: leave them out
+        signed = bool(np.any(a < 0))
+        plus = (Term(a_pos, _positive),) + ((Term(a_neg, _negative),) if signed else ())
+        minus = (Term(a_pos, _negative),) + ((Term(a_neg, _positive),) if signed else ())
+        excitatory = Part(self.alpha, plus, _positive if split else None)
         if self.beta == 0:
             return (excitatory,)
-        inhibitory = Part(-self.beta, (Term(a_pos, _negative),) + ((Term(a_neg, _positive),) if signed else ()),
-                          _negative if split else None)
-        return excitatory, inhibitory
+        return excitatory, Part(-self.beta, minus, _negative if split else None)
 
 
 @dataclass(frozen=True)
