@@ -269,7 +269,7 @@ def activation_maximization(net: Sequential, classes, *, x0=None, lam: float = 0
     if expert is not None and not (hasattr(expert, "log_density")
                                    and hasattr(expert, "log_density_gradient")):
         raise TypeError("expert must have log_density(x) and log_density_gradient(x)")
-    class_score(net, x0[:1], classes[:1], output=output)  # fail early on a bad class index
+    class_score(net, x0, classes, output=output)  # fail early on a bad class index
 
     def objective(x):
         value, grad = class_score(net, x, classes, output=output)
@@ -337,7 +337,7 @@ def code_space_am(net: Sequential, classes, decoder, *, z0=None, lam: float = 0.
         raise ValueError("eta > 0 needs x_ref, the data point to localize around")
     if x_ref is not None:
         x_ref = _batch(x_ref, shape, K, "x_ref")
-    class_score(net, decoder.decode(z0[:1]).reshape(1, *shape), classes[:1], output=output)
+    class_score(net, decoder.decode(z0).reshape(K, *shape), classes, output=output)
 
     def objective(z):
         x = decoder.decode(z).reshape(K, *shape)

@@ -49,7 +49,7 @@ __all__ = ["GaussianRBM", "RECIPE", "heldout_split", "train_default", "save_rbm"
 #: hyper-parameters of the shipped expert ``data/rbm.npz`` (Figure 2: 900 hidden units)
 RECIPE = dict(n_hidden=900, learning_rate=1e-3, n_epochs=60, batch_size=50, cd_steps=1,
               momentum=0.9, initial_momentum=0.5, momentum_switch=5, weight_decay=2e-4,
-              min_scale=0.1, random_state=0)
+              min_scale=0.1, dtype="float32", random_state=0)
 
 #: how the 5,000 embedded digits are split: the last ``n_heldout`` of a permutation drawn
 #: with ``seed`` are held out (for the reconstruction error), the rest trained on
@@ -106,6 +106,9 @@ class GaussianRBM:
         L2 penalty (weight_decay / 2) ||W||^2 on the weights (not the biases).
     min_scale : float
         Floor of the per-pixel standard deviation used to standardise, in pixel units.
+    dtype : {"float64", "float32"}
+        Precision of training and of the learned arrays (float32 trains twice as fast and
+        halves the file).  The methods always compute in float64.
     random_state : int
         Seed of the generator that initialises, shuffles and samples: a seed gives one model.
     verbose : bool
@@ -128,8 +131,8 @@ class GaussianRBM:
     def __init__(self, *, n_hidden: int = 900, learning_rate: float = 1e-3, n_epochs: int = 60,
                  batch_size: int = 50, cd_steps: int = 1, momentum: float = 0.9,
                  initial_momentum: float = 0.5, momentum_switch: int = 5,
-                 weight_decay: float = 2e-4, min_scale: float = 0.1, random_state: int = 0,
-                 verbose: bool = False):
+                 weight_decay: float = 2e-4, min_scale: float = 0.1, dtype: str = "float64",
+                 random_state: int = 0, verbose: bool = False):
         self.n_hidden = n_hidden
         self.learning_rate = learning_rate
         self.n_epochs = n_epochs
@@ -140,6 +143,7 @@ class GaussianRBM:
         self.momentum_switch = momentum_switch
         self.weight_decay = weight_decay
         self.min_scale = min_scale
+        self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
 
@@ -147,7 +151,7 @@ class GaussianRBM:
         """The hyper-parameters, as given to ``__init__``."""
         return {name: getattr(self, name) for name in (
             "n_hidden", "learning_rate", "n_epochs", "batch_size", "cd_steps", "momentum",
-            "initial_momentum", "momentum_switch", "weight_decay", "min_scale",
+            "initial_momentum", "momentum_switch", "weight_decay", "min_scale", "dtype",
             "random_state", "verbose")}
 
     def __repr__(self) -> str:
@@ -167,6 +171,9 @@ class GaussianRBM:
         for name in ("weight_decay", "momentum", "initial_momentum"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"GaussianRBM: {name} must be >= 0, got {getattr(self, name)!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"GaussianRBM: dtype must be 'float32' or 'float64', "
+                             f"got {self.dtype!r}")
 
     def _check_x(self, x, what: str) -> np.ndarray:
         if not hasattr(self, "W_"):
@@ -191,7 +198,8 @@ class GaussianRBM:
         """E(x, h) = 1/2 ||v - a||^2 - b^T h - v^T W h for pixels x (N, D), hidden h (N, H)."""
         v = self.standardize(x)
         h = np.asarray(h, dtype=np.float64)
-        return 0.5 * ((v - self.a_) ** 2).sum(axis=1) - h @ self.b_ - ((v @ self.W_) * h).sum(axis=1)
+        return (0.5 * ((v - self.a_) ** 2).sum(axis=1) - h @ self.b_
+                - ((v @ self.W_) * h).sum(axis=1))
 
     def hidden_probability(self, x) -> np.ndarray:
         """p(h_j = 1 | x) = sigmoid(w_j^T v + b_j), shape (N, H)."""
@@ -279,17 +287,18 @@ class GaussianRBM:
             raise ValueError(f"GaussianRBM.fit: expected finite pixels of shape (N, D), N >= 2, "
                              f"got shape {X.shape}")
         rng = np.random.default_rng(self.random_state)
+        dtype = np.dtype(self.dtype)
         D, H = X.shape[1], int(self.n_hidden)
-        self.mean_ = X.mean(axis=0)
-        self.scale_ = np.maximum(X.std(axis=0), self.min_scale)
+        self.mean_ = X.mean(axis=0).astype(dtype)
+        self.scale_ = np.maximum(X.std(axis=0), self.min_scale).astype(dtype)
         # small random weights break the symmetry between hidden units; the visible bias
         # starts at the data mean, which is 0 after standardisation
-        self.W_ = 0.01 * rng.standard_normal((D, H))
-        self.a_ = np.zeros(D)
-        self.b_ = np.zeros(H)
+        self.W_ = 0.01 * rng.standard_normal((D, H), dtype=dtype)
+        self.a_ = np.zeros(D, dtype=dtype)
+        self.b_ = np.zeros(H, dtype=dtype)
         if X_val is not None:
             X_val = self._check_x(X_val, "fit (X_val)")
-        V = (X - self.mean_) / self.scale_
+        V = ((X - self.mean_) / self.scale_).astype(dtype)
         velocity = [np.zeros_like(self.W_), np.zeros_like(self.a_), np.zeros_like(self.b_)]
         self.history_ = []
         for epoch in range(1, int(self.n_epochs) + 1):
@@ -319,13 +328,14 @@ class GaussianRBM:
     def _cd_gradients(self, v0, rng):
         """CD-k ascent directions for (W, a, b) on a batch v0 (n, D), and the mean-field
         reconstruction of v0 (for the progress report)."""
-        n = len(v0)
+        n, dtype = len(v0), v0.dtype
         p0 = _sigmoid(v0 @ self.W_ + self.b_)                  # (n, H)
         reconstruction = self.a_ + p0 @ self.W_.T
         v, p = v0, p0
         for _ in range(int(self.cd_steps)):
-            h = (rng.random(p.shape) < p).astype(np.float64)   # h ~ p(h | v)
-            v = self.a_ + h @ self.W_.T + rng.standard_normal(v0.shape)  # v ~ N(a + W h, I)
+            h = (rng.random(p.shape, dtype=dtype) < p).astype(dtype)        # h ~ p(h | v)
+            noise = rng.standard_normal(v0.shape, dtype=dtype)
+            v = self.a_ + h @ self.W_.T + noise                               # v ~ N(a + W h, I)
             p = _sigmoid(v @ self.W_ + self.b_)
         dW = (v0.T @ p0 - v.T @ p) / n - self.weight_decay * self.W_
         return (dW, (v0 - v).mean(axis=0), (p0 - p).mean(axis=0)), reconstruction
@@ -393,15 +403,21 @@ def load_rbm(path, *, with_metadata: bool = False):
     missing = [name for name in _ARRAYS if name not in arrays]
     if missing:
         raise ValueError(f"{path}: RBM file misses arrays {missing}")
-    rbm = GaussianRBM(**header["params"])
+    try:
+        rbm = GaussianRBM(**header["params"])
+    except TypeError as e:
+        raise ValueError(f"{path}: the file's hyper-parameters do not fit this version: {e}") from e
     for name in _ARRAYS:
-        setattr(rbm, name, arrays[name].astype(np.float64))
+        setattr(rbm, name, arrays[name])
     rbm.history_ = header["history"]
     D, H = rbm.W_.shape if rbm.W_.ndim == 2 else (None, None)
     shapes = {name: getattr(rbm, name).shape for name in _ARRAYS}
-    if D is None or shapes != {"mean_": (D,), "scale_": (D,), "W_": (D, H), "a_": (D,), "b_": (H,)} \
-            or H != rbm.n_hidden:
-        raise ValueError(f"{path}: RBM arrays do not fit together: {shapes}, n_hidden={rbm.n_hidden}")
+    expected = {"mean_": (D,), "scale_": (D,), "W_": (D, H), "a_": (D,), "b_": (H,)}
+    if D is None or shapes != expected or H != rbm.n_hidden:
+        raise ValueError(f"{path}: RBM arrays do not fit together: {shapes}, "
+                         f"n_hidden={rbm.n_hidden}")
+    if any(getattr(rbm, n).dtype != np.dtype(rbm.dtype) for n in _ARRAYS):
+        raise ValueError(f"{path}: RBM arrays are not all of the recorded dtype {rbm.dtype}")
     if not (np.all(rbm.scale_ > 0) and all(np.all(np.isfinite(getattr(rbm, n))) for n in _ARRAYS)):
         raise ValueError(f"{path}: RBM arrays hold non-finite values or a scale <= 0")
     return (rbm, header["metadata"]) if with_metadata else rbm

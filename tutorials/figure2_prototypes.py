@@ -1,0 +1,133 @@
+"""Figure 2 of Montavon, Samek & Mueller (2017): prototypes of the ten MNIST classes by
+simple AM, AM with an expert, and AM in the code space of a decoder.
+
+The classifier is the shipped 784-300-100-10 ReLU MLP (the paper's three-layer DNN).  For
+each class w_c, three prototypes (Sec. 3.3):
+
+1. simple AM:        max_x log p(w_c | x) - lam ||x - x_bar_c||^2, x_bar_c the class mean,
+                     started from a gray image (x = 0);
+2. AM + expert:      max_x log p(w_c | x) + gamma log p(x), p(x) the shipped Gaussian RBM
+                     (784 - 900), started from the class mean;
+3. AM + decoder:     max_z log p(w_c | g(z)) - lam ||z - z_bar_c||^2, x* = g(z*), g the
+                     decoder of the shipped VAE (100 - 900 - 784), z_bar_c the class's mean code.
+
+The paper's claim, checked and printed: every prototype is classified with near certainty,
+but only the expert and decoder prototypes look like digits.  "Looks like data" is measured
+by the expert's free energy F(x*) (low = likely) and by the decoder's reconstruction error of
+x*, each as the percentile among real test digits of the class (100 = more likely / better
+reconstructed than every test digit, 0 = worse than every one).  Each measure flatters the
+prototypes made with its own model (AM + expert maximises log p(x) = -F(x) + cst, and g(z*)
+is in the decoder's range by construction); the fair entries are the crossed ones: the
+expert's prototypes under the decoder, and the decoder's under the expert.
+
+Run: python tutorials/figure2_prototypes.py [--out-dir DIR] [--data DIR] [--steps N]
+"""
+
+# %% Set-up
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from heatmapping import am, data, models, render
+from heatmapping.decoder import load_vae
+from heatmapping.rbm import heldout_split, load_rbm
+from heatmapping.train import softmax
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent)
+parser.add_argument("--data", help="MNIST folder (default: found automatically, else embedded digits)")
+parser.add_argument("--steps", type=int, default=200, help="gradient ascent steps (default 200)")
+args = parser.parse_args()
+args.out_dir.mkdir(parents=True, exist_ok=True)
+
+net = models.load_model("mlp").astype(np.float64)
+rbm = load_rbm(models.DATA_DIR / "rbm.npz")
+vae = load_vae(models.DATA_DIR / "vae.npz")
+classes = np.arange(10)
+
+# class means of the digits the models were trained on: x_bar_c in pixel space, z_bar_c in
+# code space (the encoder's mean code)
+train_images, train_labels = data.load_mnist5k()
+x_train = data.to_input(train_images)[:, None]                     # (5000, 1, 28, 28)
+x_bar = np.stack([x_train[train_labels == c].mean(0) for c in classes])
+z_bar = np.stack([vae.encode(x_train[train_labels == c].reshape(-1, 784)).mean(0)
+                  for c in classes])
+
+# real digits to compare with: the MNIST test set, else the digits held out from the
+# expert's and the decoder's training
+test_images, test_labels, source = data.load_test_digits(args.data)
+if "embedded" in source:
+    held = heldout_split(len(test_images))[1]
+    test_images, test_labels, source = test_images[held], test_labels[held], \
+        "the 500 embedded digits held out from the RBM and VAE training"
+x_test = data.to_input(test_images).reshape(len(test_images), -1)
+print(f"reference digits: {source} ({len(x_test)})")
+
+# %% The three variants, all ten classes at once (one batch of ten prototypes each)
+plain = am.activation_maximization(net, classes, x0=np.zeros((1, 28, 28)), lam=0.01,
+                                   center=x_bar, steps=args.steps, step_size=0.1)
+expert = am.activation_maximization(net, classes, x0=x_bar, expert=rbm, gamma=0.1,
+                                    steps=args.steps, step_size=0.05)
+decoded = am.code_space_am(net, classes, vae, lam=0.05, z_center=z_bar, steps=args.steps,
+                           step_size=0.05)
+variants = [("simple AM", plain), ("AM + expert", expert), ("AM + decoder", decoded)]
+
+# %% The figure: one row per variant, one column per class
+fig = render.new_figure(12, 4.2)
+for row, (name, protos) in enumerate(variants):
+    p = softmax(net.forward(protos.x))[classes, classes]
+    for c in classes:
+        ax = fig.add_subplot(3, 10, 10 * row + c + 1)
+        ax.imshow(protos.x[c, 0], cmap="gray", vmin=-1, vmax=1)
+        ax.set_title(f"{c}: p={p[c]:.3f}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if c == 0:
+            ax.set_ylabel(name, fontsize=9)
+fig.tight_layout()
+print(f"saved {render.save_figure(fig, args.out_dir / 'figure2_prototypes.png')}")
+
+# %% Class probabilities: the paper says every prototype is classified with near certainty
+print("\nclass probability p(w_c | x*) of each prototype")
+print(f"{'':<14}" + "".join(f"{c:>7d}" for c in classes) + "    min")
+for name, protos in variants:
+    p = softmax(net.forward(protos.x))[classes, classes]
+    print(f"{name:<14}" + "".join(f"{v:7.3f}" for v in p) + f"  {p.min():.3f}")
+
+# %% Does it look like data?  Percentile of each prototype among the real digits of its
+# class: by the expert's free energy (lower F = likelier) and by the decoder's
+# reconstruction error (lower = closer to what the decoder can produce)
+free_test = rbm.free_energy(x_test)
+error_test = ((vae.reconstruct(x_test) - x_test) ** 2).mean(1)
+
+
+def percentile_rank(value, reference):
+    """Percentage of reference values that are worse (larger) than ``value``."""
+    return 100.0 * np.mean(reference > value)
+
+
+print("\nlooks like data: percentile among the test digits of the class "
+      "(100 = better than all, 0 = worse than all)")
+print(f"{'':<14}{'measure':<22}" + "".join(f"{c:>6d}" for c in classes) + "   mean")
+summary = {}
+for name, protos in variants:
+    flat = protos.x.reshape(10, -1)
+    free = rbm.free_energy(flat)
+    error = ((vae.reconstruct(flat) - flat) ** 2).mean(1)
+    for measure, values, reference in (("expert free energy", free, free_test),
+                                       ("decoder recon. error", error, error_test)):
+        ranks = [percentile_rank(values[c], reference[test_labels == c]) for c in classes]
+        summary[name, measure] = np.mean(ranks)
+        print(f"{name:<14}{measure:<22}" + "".join(f"{r:6.0f}" for r in ranks)
+              + f"  {np.mean(ranks):5.1f}")
+
+print("(each measure favours the prototypes made with its own model: compare the expert's "
+      "prototypes by the decoder and the decoder's by the expert)")
+
+print("\nfree energy F(x*) of each prototype (test digits: median per class in the last row)")
+print(f"{'':<14}" + "".join(f"{c:>8d}" for c in classes))
+for name, protos in variants:
+    print(f"{name:<14}" + "".join(f"{v:8.0f}" for v in rbm.free_energy(protos.x.reshape(10, -1))))
+print(f"{'test median':<14}" + "".join(f"{np.median(free_test[test_labels == c]):8.0f}"
+                                      for c in classes))
