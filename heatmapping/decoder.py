@@ -48,7 +48,10 @@ from .train import Adam
 
 __all__ = ["VAE", "RECIPE", "train_default", "save_vae", "load_vae"]
 
-#: hyper-parameters of the shipped decoder ``data/vae.npz`` (Figure 2: 100 -> 900 -> 784)
+#: hyper-parameters of the shipped decoder ``data/vae.npz`` (Figure 2: 100 -> 900 -> 784).
+#: Measured by the shipped CNN's mean largest class probability on 1,000 decoded samples
+#: z ~ N(0, I): beta = 1 gave 0.76 after 40 epochs and 0.85 after 300; beta = 2 gives
+#: 0.86-0.88 after 200 (over seeds); beta from 3 to 12 or 400 epochs were no better.
 RECIPE = dict(n_latent=100, n_hidden=900, likelihood="bernoulli", learning_rate=1e-3,
               n_epochs=200, batch_size=100, beta=2.0, dtype="float32", random_state=0)
 
