@@ -76,3 +76,10 @@ def test_bench_prints_the_ratios_measured_in_one_run(capsys):
     out = capsys.readouterr().out
     assert "BLAS 1024x1024 matmul" in out and out.count("LRP/forward") == 2
     assert "% of the matmul rate" in out and "speedup over per-neuron LRP" in out
+
+
+def test_train_accepts_the_generative_models():
+    from heatmapping.__main__ import GENERATIVE, build_parser
+    for model in ("rbm", "vae"):
+        args = build_parser().parse_args(["train", "--model", model, "--out", "m.npz"])
+        assert args.model in GENERATIVE
