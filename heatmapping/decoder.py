@@ -34,14 +34,12 @@ The Gaussian likelihood, x | z ~ N(g(z), noise_std^2 I) in [-1, 1] units, is the
 
 from __future__ import annotations
 
-import io
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from .files import read_estimator, save_estimator
 from .layers import Linear, ReLU
 from .network import Sequential
 from .train import Adam
@@ -358,38 +356,16 @@ def save_vae(vae: VAE, path, *, metadata: dict | None = None) -> Path:
     history as JSON.  The same model always gives the same bytes."""
     if not hasattr(vae, "decoder_"):
         raise ValueError("save_vae: the model is not fitted")
-    params = {k: v for k, v in vae.get_params().items() if k != "verbose"}
-    header = {"kind": _KIND, "format_version": FORMAT_VERSION, "params": params,
-              "history": getattr(vae, "history_", []), "metadata": metadata or {}}
     arrays = {f"{part}.layer{i}.{name}": value
               for part, net in (("encoder", vae.encoder_), ("decoder", vae.decoder_))
               for i, layer in enumerate(net.layers) for name, value in layer.params().items()}
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, header=np.array(json.dumps(header)), **arrays)
-    path = Path(path)
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
-    return path
+    return save_estimator(path, vae, kind=_KIND, version=FORMAT_VERSION,
+                          arrays=arrays, metadata=metadata)
 
 
 def load_vae(path, *, with_metadata: bool = False):
     """Read a VAE written by :func:`save_vae`; a corrupt or mismatched file gets a ValueError."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        header = json.loads(str(arrays["header"]))
-    except FileNotFoundError:
-        raise
-    except KeyError as e:
-        raise ValueError(f"{path}: not a VAE file (no 'header' entry)") from e
-    except Exception as e:  # zip, zlib, format and JSON errors all mean the same to a user
-        raise ValueError(f"{path}: not a readable VAE file ({type(e).__name__}: {e})") from e
-    if header.get("kind") != _KIND:
-        raise ValueError(f"{path}: holds a {header.get('kind')!r}, not a {_KIND!r}")
-    if header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: VAE format version {header.get('format_version')!r}, "
-                         f"expected {FORMAT_VERSION}")
+    header, arrays = read_estimator(path, kind=_KIND, version=FORMAT_VERSION, what="VAE")
     try:
         vae = VAE(**header["params"])
     except TypeError as e:

@@ -1,13 +1,18 @@
-"""Writing files atomically: a failure never leaves a half-written file behind."""
+"""Writing files atomically (a failure never leaves a half-written file behind), and the
+.npz format of the fitted estimators (RBM, VAE)."""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import secrets
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+import numpy as np
+
+__all__ = ["atomic_write", "save_estimator", "read_estimator"]
 
 
 @contextlib.contextmanager
@@ -30,3 +35,44 @@ def atomic_write(path):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def save_estimator(path, estimator, *, kind: str, version: int, arrays: dict,
+                   metadata: dict | None = None) -> Path:
+    """Write a fitted estimator to ``path`` (.npz): its ``arrays`` and a JSON header with its
+    kind, format version, hyper-parameters (``get_params()`` without ``verbose``), training
+    history and ``metadata``.  No time stamps, so the same model always gives the same bytes
+    (a checksum identifies it); written atomically."""
+    # verbose is left out: how training talked does not change the model or its bytes
+    params = {k: v for k, v in estimator.get_params().items() if k != "verbose"}
+    header = {"kind": kind, "format_version": version, "params": params,
+              "history": getattr(estimator, "history_", []), "metadata": metadata or {}}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, header=np.array(json.dumps(header)), **arrays)
+    path = Path(path)
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+    return path
+
+
+def read_estimator(path, *, kind: str, version: int, what: str) -> tuple[dict, dict]:
+    """Read a file written by :func:`save_estimator`: (header, arrays).  A missing file raises
+    ``FileNotFoundError``; a corrupt one, another kind or another format version a
+    ``ValueError`` naming the file (``what`` names the model in messages, e.g. "RBM")."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        header = json.loads(str(arrays.pop("header")))
+    except FileNotFoundError:
+        raise
+    except KeyError as e:
+        raise ValueError(f"{path}: not a saved {what} (no 'header' entry)") from e
+    except Exception as e:  # zip, zlib, format and JSON errors all mean the same to a user
+        raise ValueError(f"{path}: not a readable {what} file ({type(e).__name__}: {e})") from e
+    if header.get("kind") != kind:
+        raise ValueError(f"{path}: holds a {header.get('kind')!r}, not a {kind!r}")
+    if header.get("format_version") != version:
+        raise ValueError(f"{path}: {what} format version {header.get('format_version')!r}, "
+                         f"expected {version}")
+    return header, arrays

@@ -34,15 +34,13 @@ learning rate, unit variance data).
 
 from __future__ import annotations
 
-import io
 import itertools
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from .files import read_estimator, save_estimator
 
 __all__ = ["GaussianRBM", "RECIPE", "heldout_split", "train_default", "save_rbm", "load_rbm"]
 
@@ -369,37 +367,13 @@ def save_rbm(rbm: GaussianRBM, path, *, metadata: dict | None = None) -> Path:
     """
     if not hasattr(rbm, "W_"):
         raise ValueError("save_rbm: the model is not fitted")
-    # verbose is left out: how training talked does not change the model or its bytes
-    params = {k: v for k, v in rbm.get_params().items() if k != "verbose"}
-    header = {"kind": _KIND, "format_version": FORMAT_VERSION, "params": params,
-              "history": getattr(rbm, "history_", []), "metadata": metadata or {}}
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, header=np.array(json.dumps(header)),
-                        **{name: getattr(rbm, name) for name in _ARRAYS})
-    path = Path(path)
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
-    return path
+    return save_estimator(path, rbm, kind=_KIND, version=FORMAT_VERSION,
+                          arrays={name: getattr(rbm, name) for name in _ARRAYS}, metadata=metadata)
 
 
 def load_rbm(path, *, with_metadata: bool = False):
     """Read an RBM written by :func:`save_rbm`; a corrupt or mismatched file gets a ValueError."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        header = json.loads(str(arrays["header"]))
-    except FileNotFoundError:
-        raise
-    except KeyError as e:
-        raise ValueError(f"{path}: not an RBM file (no 'header' entry)") from e
-    except Exception as e:  # zip, zlib, format and JSON errors all mean the same to a user
-        raise ValueError(f"{path}: not a readable RBM file ({type(e).__name__}: {e})") from e
-    if header.get("kind") != _KIND:
-        raise ValueError(f"{path}: holds a {header.get('kind')!r}, not a {_KIND!r}")
-    if header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: RBM format version {header.get('format_version')!r}, "
-                         f"expected {FORMAT_VERSION}")
+    header, arrays = read_estimator(path, kind=_KIND, version=FORMAT_VERSION, what="RBM")
     missing = [name for name in _ARRAYS if name not in arrays]
     if missing:
         raise ValueError(f"{path}: RBM file misses arrays {missing}")

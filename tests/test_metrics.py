@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from heatmapping import explain, metrics
 from heatmapping.layers import Conv2d, Flatten, Linear, ReLU, SumPool2d
-from heatmapping.models import inputs_for, load_model
+from heatmapping.models import load_model
 from heatmapping.network import Sequential
 from heatmapping.rules import ZPlus
 from test_explain import figure6_network

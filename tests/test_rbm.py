@@ -243,9 +243,9 @@ def test_corrupt_or_foreign_files_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not a readable RBM file"):
         load_rbm(tmp_path / "junk.npz")
     np.savez(tmp_path / "other.npz", W=np.zeros(3))
-    with pytest.raises(ValueError, match="not an RBM file"):
+    with pytest.raises(ValueError, match="not a saved RBM"):
         load_rbm(tmp_path / "other.npz")
-    with pytest.raises(ValueError, match="not an RBM file|holds a"):
+    with pytest.raises(ValueError, match="not a saved RBM|holds a"):
         load_rbm(DATA / "mlp.npz")
     rbm = tiny_rbm(0)
     path = save_rbm(rbm, tmp_path / "r.npz")

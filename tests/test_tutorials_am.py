@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 
 

@@ -100,7 +100,7 @@ for removal, options in REMOVALS.items():
 
 # %% The AUC table: mean logit under the curve (trapezoid over the fraction removed)
 names = list(methods_for("black"))
-print(f"\nAUC of the pixel-flipping curve (mean f_c over 0..64 patches removed; lower = more selective)")
+print("\nAUC of the pixel-flipping curve (mean f_c over 0..64 patches removed; lower = more selective)")
 print(f"{'method':>17} " + " ".join(f"{r + f' ({counts[r]})':>15}" for r in REMOVALS))
 for name in names:
     print(f"{name:>17} " + " ".join(f"{results[r][name].auc:>15.3f}" for r in REMOVALS))
