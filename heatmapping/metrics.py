@@ -70,15 +70,19 @@ def _checked_relevance(R, x: np.ndarray, what: str) -> np.ndarray:
 
 
 def _l1_l2(dR: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per sample ||dR||_1 and ||dx||_2, arrays (N,).
+    """Per sample ||dR||_1 and ||dx||_2, both divided by the same s = max |dx|, arrays (N,).
 
-    The 2-norm is taken of dx scaled by its largest entry: squares of tiny differences
-    (below 1e-154) would underflow to 0 and make a pair x != x' look like x = x'.
+    Their quotient is the continuity quotient; the common factor keeps it exact when dx is
+    tiny: the squares of differences below 1e-154 underflow, and a norm of subnormal numbers
+    is itself rounded to a few units, either of which would spoil the quotient.  (For x = x'
+    both are 0.)
     """
     dx = np.abs(dx.reshape(len(dx), -1)).astype(float)
     scale = dx.max(axis=1, keepdims=True)
-    unit = dx / np.where(scale > 0, scale, 1.0)          # x = x' stays 0, not 0/0
-    return np.abs(dR).reshape(len(dR), -1).sum(axis=1), scale[:, 0] * np.sqrt((unit ** 2).sum(axis=1))
+    safe = np.where(scale > 0, scale, 1.0)                # x = x' stays 0, not 0/0
+    with np.errstate(over="ignore"):                      # a huge quotient may become inf
+        l1 = (np.abs(dR).reshape(len(dR), -1).astype(float) / safe).sum(axis=1)
+    return l1, np.sqrt(((dx / safe) ** 2).sum(axis=1))
 
 
 # ------------------------------------------------------------------------------ continuity
