@@ -242,8 +242,14 @@ def test_continuity_of_w_times_x_is_the_l2_norm_of_w_reached_along_abs_w(rng):
     assert np.all(ratios <= np.linalg.norm(w) * (1 + ROUNDING))
 
 
-@given(w=hnp.arrays(np.float64, 5, elements=st.floats(-3, 3)),
-       x=hnp.arrays(np.float64, (2, 5), elements=unit), x2=hnp.arrays(np.float64, (2, 5), elements=unit))
+#: weights and inputs away from the subnormal range, where w * x itself is rounded to a few
+#: units and no quotient can be exact (the metric's own scaling is exact down to 5e-324)
+normal = st.floats(-3, 3).map(lambda v: 0.0 if abs(v) < 1e-100 else v)
+
+
+@given(w=hnp.arrays(np.float64, 5, elements=normal),
+       x=hnp.arrays(np.float64, (2, 5), elements=unit.map(lambda v: 0.0 if abs(v) < 1e-100 else v)),
+       x2=hnp.arrays(np.float64, (2, 5), elements=unit.map(lambda v: 0.0 if abs(v) < 1e-100 else v)))
 def test_continuity_of_w_times_x_never_exceeds_the_l2_norm_of_w(w, x, x2):
     def explain_fn(X):
         return w * X
