@@ -69,13 +69,12 @@ def _mlp(d_in: int, d_hidden: int, d_out: int, rng: np.random.Generator, dtype) 
 
 
 def _parameters(net: Sequential) -> list[np.ndarray]:
+    """Every parameter of ``net``, in the order of ``Sequential.parameter_gradients``."""
     return [p for layer in net.layers for p in layer.params().values()]
 
 
 def _parameter_gradients(net: Sequential, A, G) -> list[np.ndarray]:
-    """d loss / d parameter for every parameter of ``net``, in the order of :func:`_parameters`."""
-    return [g for layer, a, grad_out in zip(net.layers, A[:-1], G[1:])
-            for g in layer.parameter_gradients(a, grad_out).values()]
+    return [g for _, _, g in net.parameter_gradients(A, G)]
 
 
 class VAE:

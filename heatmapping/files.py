@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write", "save_estimator", "read_estimator"]
+__all__ = ["atomic_write", "write_npz", "read_npz", "save_estimator", "read_estimator"]
 
 
 @contextlib.contextmanager
@@ -37,6 +37,32 @@ def atomic_write(path):
         raise
 
 
+def write_npz(path, arrays: dict) -> Path:
+    """Write named arrays to a compressed .npz at ``path``, atomically; returns the path.
+
+    The bytes depend only on the arrays (numpy writes no time stamps of its own into them).
+    """
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    path = Path(path)
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+    return path
+
+
+def read_npz(path, *, what: str) -> dict:
+    """All arrays of an .npz file; a corrupt or foreign file gets a ``ValueError`` naming the
+    file (``what`` says what it should have been, e.g. "model"), a missing one
+    ``FileNotFoundError``."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # zip, zlib and format errors all mean the same to a user
+        raise ValueError(f"{path}: not a readable {what} file ({type(e).__name__}: {e})") from e
+
+
 def save_estimator(path, estimator, *, kind: str, version: int, arrays: dict,
                    metadata: dict | None = None) -> Path:
     """Write a fitted estimator to ``path`` (.npz): its ``arrays`` and a JSON header with its
@@ -47,29 +73,20 @@ def save_estimator(path, estimator, *, kind: str, version: int, arrays: dict,
     params = {k: v for k, v in estimator.get_params().items() if k != "verbose"}
     header = {"kind": kind, "format_version": version, "params": params,
               "history": getattr(estimator, "history_", []), "metadata": metadata or {}}
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, header=np.array(json.dumps(header)), **arrays)
-    path = Path(path)
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
-    return path
+    return write_npz(path, {"header": np.array(json.dumps(header)), **arrays})
 
 
 def read_estimator(path, *, kind: str, version: int, what: str) -> tuple[dict, dict]:
     """Read a file written by :func:`save_estimator`: (header, arrays).  A missing file raises
     ``FileNotFoundError``; a corrupt one, another kind or another format version a
     ``ValueError`` naming the file (``what`` names the model in messages, e.g. "RBM")."""
-    path = Path(path)
+    arrays = read_npz(path, what=what)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
         header = json.loads(str(arrays.pop("header")))
-    except FileNotFoundError:
-        raise
     except KeyError as e:
         raise ValueError(f"{path}: not a saved {what} (no 'header' entry)") from e
-    except Exception as e:  # zip, zlib, format and JSON errors all mean the same to a user
-        raise ValueError(f"{path}: not a readable {what} file ({type(e).__name__}: {e})") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not a readable {what} file (JSONDecodeError: {e})") from e
     if header.get("kind") != kind:
         raise ValueError(f"{path}: holds a {header.get('kind')!r}, not a {kind!r}")
     if header.get("format_version") != version:

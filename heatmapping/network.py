@@ -11,13 +11,12 @@ Use :meth:`Sequential.astype` to convert the parameters.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from .files import read_npz, write_npz
 from .layers import LAYER_TYPES, Dropout, Layer
 
 __all__ = ["Sequential", "save", "load"]
@@ -119,6 +118,15 @@ class Sequential:
                              f"got shape {grad_out.shape}")
         return self.backward(A, grad_out)[0]
 
+    def parameter_gradients(self, A: list[np.ndarray], G: list[np.ndarray], *,
+                            layers: list[Layer] | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """(name, parameter, gradient) of every trained parameter, layer by layer, from the
+        activations ``A`` and the gradients ``G`` of :meth:`backward`: what an optimizer needs."""
+        layers = self.layers if layers is None else layers
+        return [(name, getattr(mine, name), g)
+                for mine, layer, a, grad_out in zip(self.layers, layers, A[:-1], G[1:])
+                for name, g in layer.parameter_gradients(a, grad_out).items()]
+
     # ----------------------------------------------------------------------------------------
     def training_layers(self, rng: np.random.Generator, x_shape) -> list[Layer]:
         """The layers of one training step: each ``Dropout`` replaced by a freshly masked copy.
@@ -152,16 +160,11 @@ def save(net: Sequential, path, *, metadata: dict | None = None) -> Path:
     ``metadata`` (JSON-serialisable, e.g. training settings and accuracy) is stored alongside.
     The file is written under a temporary name and renamed, so a failure leaves nothing behind.
     """
-    path = Path(path)
     arrays = {f"layer{i}.{name}": value
               for i, layer in enumerate(net.layers) for name, value in layer.params().items()}
     arrays["architecture"] = np.array(json.dumps(_architecture(net)))
     arrays["metadata"] = np.array(json.dumps(metadata or {}))
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
-    return path
+    return write_npz(path, arrays)
 
 
 def load(path, *, with_metadata: bool = False):
@@ -172,13 +175,7 @@ def load(path, *, with_metadata: bool = False):
     ``ValueError`` naming the file and what is wrong.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # zip, zlib and format errors all mean the same to a user
-        raise ValueError(f"{path}: not a readable model file ({type(e).__name__}: {e})") from e
+    arrays = read_npz(path, what="model")
     if "architecture" not in arrays:
         raise ValueError(f"{path}: not a heatmapping model file (no 'architecture' entry)")
     try:

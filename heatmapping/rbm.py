@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import read_estimator, save_estimator
+from .train import SGD
 
 __all__ = ["GaussianRBM", "RECIPE", "heldout_split", "train_default", "save_rbm", "load_rbm"]
 
@@ -297,21 +298,20 @@ class GaussianRBM:
         if X_val is not None:
             X_val = self._check_x(X_val, "fit (X_val)")
         V = ((X - self.mean_) / self.scale_).astype(dtype)
-        velocity = [np.zeros_like(self.W_), np.zeros_like(self.a_), np.zeros_like(self.b_)]
+        optimizer = SGD(self.learning_rate, self.initial_momentum)
         self.history_ = []
         for epoch in range(1, int(self.n_epochs) + 1):
             start = time.perf_counter()
-            mu = self.initial_momentum if epoch <= self.momentum_switch else self.momentum
+            switched = epoch > self.momentum_switch
+            optimizer.momentum = self.momentum if switched else self.initial_momentum
             order = rng.permutation(len(V))
             squared_error = 0.0
             for i in range(0, len(V), int(self.batch_size)):
                 v0 = V[order[i:i + int(self.batch_size)]]
                 grads, reconstruction = self._cd_gradients(v0, rng)
                 squared_error += float((((reconstruction - v0) * self.scale_) ** 2).sum())
-                for p, g, vel in zip((self.W_, self.a_, self.b_), grads, velocity):
-                    vel *= mu
-                    vel += self.learning_rate * g
-                    p += vel
+                # CD gives ascent directions of the log-likelihood; SGD descends
+                optimizer.step([self.W_, self.a_, self.b_], [-g for g in grads])
             record = {"epoch": epoch, "train_error": squared_error / V.size}
             if X_val is not None:
                 record["val_error"] = self.reconstruction_error(X_val)

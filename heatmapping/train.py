@@ -219,13 +219,11 @@ class Trainer:
         loss, grad = cross_entropy(A[-1], yb)
         G = net.backward(A, grad, layers=layers)
         params, grads = [], []
-        for layer, a, g in zip(net.layers, A[:-1], G[1:]):
-            for name, dp in layer.parameter_gradients(a, g).items():
-                p = getattr(layer, name)
-                if name == "W" and self.weight_decay:
-                    dp = dp + self.weight_decay * p
-                params.append(p)
-                grads.append(dp)
+        for name, p, dp in net.parameter_gradients(A, G):
+            if name == "W" and self.weight_decay:
+                dp = dp + self.weight_decay * p
+            params.append(p)
+            grads.append(dp)
         optimizer.step(params, grads, lr_scale)
         if self.nonpositive_bias:
             for layer in net.layers:

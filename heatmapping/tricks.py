@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import explain, metrics
 from .layers import Flatten, Linear
 from .network import Sequential
 
@@ -180,8 +181,6 @@ def select_rules(net: Sequential, x: np.ndarray, candidates: Mapping[str, object
     curve, Sec. 7.2) wins.  ``flipping`` goes to ``heatmapping.metrics.pixel_flipping``
     (patch size, removal strategy).  Returns the best name and every candidate's mean AUC.
     """
-    from . import explain, metrics        # metrics builds on explain; imported when used
-
     if not candidates:
         raise ValueError("select_rules: no candidates given")
     x = _check_images(x, "select_rules")
