@@ -346,14 +346,20 @@ class SumPool2d(_Pool2d):
         return {**super().config(), "weight": self.weight}
 
     def forward(self, a):
-        cols = self._cols(a)
-        # a sum over the kh*kw offsets of strided slices is far faster than .sum(axis=(4, 5))
-        # on the window view, whose innermost axes are short and strided
-        total = cols[..., 0, 0].copy()
-        for i in range(self.window[0]):
-            for j in range(self.window[1]):
-                if i or j:
-                    total += cols[..., i, j]
+        a = _check_image(a, None, "SumPool2d")
+        (kh, kw), (sh, sw), (ph, pw) = self.window, self.stride, self.padding
+        Ho, Wo = (_output_size(size, k, s, p, "SumPool2d")
+                  for size, k, s, p in zip(a.shape[2:], self.window, self.stride, self.padding))
+        if ph or pw:
+            a = np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        # the window sum is separable: sum the kw columns of every row, then the kh rows,
+        # kh + kw strided additions instead of kh * kw
+        rows = a[..., 0:sw * Wo:sw].copy()
+        for j in range(1, kw):
+            rows += a[..., j:j + sw * Wo:sw]
+        total = rows[:, :, 0:sh * Ho:sh].copy()
+        for i in range(1, kh):
+            total += rows[:, :, i:i + sh * Ho:sh]
         if self.weight != 1:
             total *= np.asarray(self.weight, total.dtype)
         return total
@@ -362,13 +368,13 @@ class SumPool2d(_Pool2d):
         g = grad_out if self.weight == 1 else grad_out * np.asarray(self.weight, grad_out.dtype)
         (kh, kw), (N, C, Ho, Wo), (H, W) = self.window, g.shape, a.shape[2:]
         if self.stride == self.window and self.padding == (0, 0):
-            # windows tile the input: every pixel of a window gets its window's value, one
-            # broadcast copy (pixels beyond the last whole window get 0)
-            out = (np.empty if (H, W) == (Ho * kh, Wo * kw) else np.zeros)((N, C, H, W), dtype=g.dtype)
-            tiles = out[:, :, :Ho * kh, :Wo * kw].reshape(N, C, Ho, kh, Wo, kw)
-            tiles[...] = g[:, :, :, None, :, None]
-            if not np.shares_memory(tiles, out):      # a slice that reshape had to copy
-                out[:, :, :Ho * kh, :Wo * kw] = tiles.reshape(N, C, Ho * kh, Wo * kw)
+            # windows tile the input: every pixel of a window gets its window's value, two
+            # np.repeat copies; pixels beyond the last whole window get 0
+            tiles = np.repeat(np.repeat(g, kw, axis=3), kh, axis=2)
+            if (H, W) == tiles.shape[2:]:
+                return tiles
+            out = np.zeros((N, C, H, W), dtype=g.dtype)
+            out[:, :, :Ho * kh, :Wo * kw] = tiles
             return out
         g = _batch_last(g)
         return self._scatter(lambda i, j: g, a.shape)

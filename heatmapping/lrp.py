@@ -72,7 +72,9 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
     for part in rule.parts(a):
         layers = [layer.map_weights(term.weight, part.bias if t == 0 else None)
                   for t, term in enumerate(part.terms)]
-        z = sum(l.forward(term.input) for l, term in zip(layers, part.terms))   # Eq. (4)
+        z = layers[0].forward(part.terms[0].input)                             # Eq. (4)
+        for l, term in zip(layers[1:], part.terms[1:]):
+            z = _into(np.add, l.forward(term.input), z)
         s = _into(np.divide, R, stabilize(z, rule.eps))                        # Eq. (5)
         for l, term in zip(layers, part.terms):
             c = l.backward(term.input, s)                                      # Eq. (6)
@@ -252,6 +254,8 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     ledger = []
     for i in reversed(range(len(net.layers))):
         layer, a, Rk = net.layers[i], A[i], R[i + 1]
+        if not return_layers:
+            A[i] = R[i + 1] = None         # free each array as soon as it is used: a lower peak
         if filters and (i + 1) in filters:
             Rk = Rk * np.asarray(filters[i + 1], dtype=Rk.dtype)
         bias = stab = np.zeros(len(Rk), dtype=Rk.dtype)

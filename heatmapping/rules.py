@@ -85,7 +85,8 @@ def stabilize(z: np.ndarray, eps: float = 0.0) -> np.ndarray:
     result is below a tiny floor in magnitude, so that R / z is 0 there, never NaN or Inf."""
     if eps:
         z = z + eps * np.where(z >= 0, 1.0, -1.0).astype(z.dtype)
-    small = np.abs(z) < z_floor(z.dtype)
+    floor = z_floor(z.dtype)
+    small = (z < floor) & (z > -floor)        # |z| < floor without a temporary |z|
     return np.where(small, np.inf, z) if small.any() else z
 
 
@@ -207,6 +208,15 @@ class ZBox(Rule):
             raise ValueError(f"ZBox: input outside the box [low, high] (min {a.min():.4g}, "
                              f"max {a.max():.4g}); the bounds must be the input domain's")
         shape = (1,) + a.shape[1:]
+        if np.ndim(self.low) == 0 and np.ndim(self.high) == 0:
+            # scalar bounds: -l w^+ - h w^- is one weight map on an input of ones, which
+            # saves one backward pass
+            l, h = float(self.low), float(self.high)
+
+            def bounds(w):
+                return -l * np.maximum(w, 0) - h * np.minimum(w, 0)
+            return (Part(1.0, (Term(a, _identity),
+                               Term(np.ones(shape, a.dtype), bounds)), None),)
         # the terms -l w^+ and -h w^- are the products of the inputs -l and -h with w^+, w^-
         return (Part(1.0, (Term(a, _identity),
                            Term(np.broadcast_to(-low, shape), _positive),
