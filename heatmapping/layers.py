@@ -98,26 +98,36 @@ def _batch_last(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(1, 2, 3, 0))
 
 
-def _scatter_windows(block, shape, k, stride, pad) -> np.ndarray:
+def _scatter_windows(blocks, shape, k, stride, pad) -> np.ndarray:
     """Adjoint of :func:`_windows`: add every window entry back to the pixel it was read from.
 
-    ``block(i, j)`` returns the entries at kernel offset (i, j) of all windows in batch-last
-    layout, an array (C, Ho, Wo, N); the result has the input's ``shape`` (N, C, H, W), with
-    N taken from the blocks (``a`` may be one sample broadcast over the batch).  Loops over the
-    kh*kw kernel offsets only.  The accumulation runs batch-last so that each addition moves
-    contiguous runs of Wo*N numbers instead of rows of Wo: about twice as fast on MNIST sizes.
+    ``blocks`` yields pairs ``(y0, block)``: ``block(i, j)`` returns the entries at kernel
+    offset (i, j) of the windows of output rows y0, y0 + 1, ... in batch-last layout, an array
+    (C, rows, Wo, N).  The result has the input's ``shape`` (N, C, H, W), with N taken from the
+    blocks (``a`` may be one sample broadcast over the batch).  Loops over the kh*kw kernel
+    offsets (and the row blocks) only.  The accumulation runs batch-last so that each addition
+    moves contiguous runs of Wo*N numbers instead of rows of Wo: about twice as fast on MNIST
+    sizes.
     """
     (kh, kw), (sh, sw), (ph, pw) = k, stride, pad
     _, C, H, W = shape
     out = None
-    for i in range(kh):
-        for j in range(kw):
-            piece = block(i, j)
-            if out is None:
-                out = np.zeros((C, H + 2 * ph, W + 2 * pw, piece.shape[-1]), dtype=piece.dtype)
-            Ho, Wo = piece.shape[1:3]
-            out[:, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += piece
+    for y0, block in blocks:
+        for i in range(kh):
+            for j in range(kw):
+                piece = block(i, j)
+                if out is None:
+                    out = np.zeros((C, H + 2 * ph, W + 2 * pw, piece.shape[-1]), dtype=piece.dtype)
+                rows, Wo = piece.shape[1:3]
+                top = y0 * sh + i
+                out[:, top:top + sh * (rows - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += piece
     return np.ascontiguousarray(out[:, ph:ph + H, pw:pw + W].transpose(3, 0, 1, 2))
+
+
+#: Conv2d.backward forms the columns W^T g for this many bytes of output rows at a time, so
+#: that each block is added back into the image while it is still in the cache (measured on
+#: the reference CNN: 40% faster than one block of 25 MB for its second convolution)
+_COLUMN_BLOCK_BYTES = 1 << 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,11 +296,19 @@ class Conv2d(Layer):
 
     def backward(self, a, grad_out):
         N, C_out, Ho, Wo = grad_out.shape
-        # one BLAS product W^T (C_in*kh*kw, C_out) @ g (C_out, Ho*Wo*N), batch-last for the scatter
-        g = _batch_last(grad_out).reshape(C_out, Ho * Wo * N)
-        cols = (self.W.reshape(C_out, -1).T @ g).reshape(self.W.shape[1], *self.kernel_size, Ho, Wo, N)
-        return _scatter_windows(lambda i, j: cols[:, i, j], a.shape,
-                                self.kernel_size, self.stride, self.padding)
+        # BLAS products W^T (C_in*kh*kw, C_out) @ g (C_out, rows*Wo*N), batch-last for the
+        # scatter, over blocks of output rows
+        g = _batch_last(grad_out)
+        W_T = self.W.reshape(C_out, -1).T
+        step = max(1, _COLUMN_BLOCK_BYTES // (W_T.shape[0] * Wo * N * g.itemsize))
+
+        def blocks():
+            for y0 in range(0, Ho, step):
+                rows = g[:, y0:y0 + step]
+                cols = (W_T @ rows.reshape(C_out, -1)).reshape(
+                    self.W.shape[1], *self.kernel_size, rows.shape[1], Wo, N)
+                yield y0, lambda i, j, cols=cols: cols[:, i, j]
+        return _scatter_windows(blocks(), a.shape, self.kernel_size, self.stride, self.padding)
 
     def parameter_gradients(self, a, grad_out):
         cols, (Ho, Wo) = self._im2col(a)
@@ -377,7 +395,7 @@ class SumPool2d(_Pool2d):
             out[:, :, :Ho * kh, :Wo * kw] = tiles
             return out
         g = _batch_last(g)
-        return self._scatter(lambda i, j: g, a.shape)
+        return self._scatter([(0, lambda i, j: g)], a.shape)
 
     def map_weights(self, rho, bias=None) -> "SumPool2d":
         return type(self)(self.window, self.stride, self.padding,
@@ -414,7 +432,7 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, a, grad_out):
         winners = self.winners(a)
-        return self._scatter(lambda i, j: _batch_last(winners[..., i, j] * grad_out), a.shape)
+        return self._scatter([(0, lambda i, j: _batch_last(winners[..., i, j] * grad_out))], a.shape)
 
 
 class LpPool2d(_Pool2d):
@@ -443,7 +461,7 @@ class LpPool2d(_Pool2d):
         safe = np.where(norm > 0, norm, 1.0)
         d = np.sign(cols) * (np.abs(cols) / safe) ** (self.p - 1.0)
         d = np.where(norm > 0, d, 0.0) * grad_out[..., None, None]
-        return self._scatter(lambda i, j: _batch_last(d[..., i, j]), a.shape)
+        return self._scatter([(0, lambda i, j: _batch_last(d[..., i, j]))], a.shape)
 
 
 class ReLU(Layer):

@@ -5,6 +5,7 @@ clear errors for bad input.  Float64 throughout unless a test says otherwise.
 
 import numpy as np
 import pytest
+from heatmapping import layers
 
 from heatmapping.layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LpPool2d,
                                 MaxPool2d, Multiply, ReLU, SumPool2d)
@@ -110,6 +111,22 @@ def test_linear_layer_backward_is_the_exact_transpose(name, rng):
     out_shape = layer.forward(np.zeros(shape)).shape
     c = layer.backward(np.zeros(shape), s.reshape(out_shape)).reshape(shape[0], -1)
     np.testing.assert_allclose(c, s @ M.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", list(CONV_CASES))
+def test_conv_backward_in_row_blocks_equals_one_block(case, rng, monkeypatch):
+    """Conv2d.backward forms W^T g a block of output rows at a time; a block size of one byte
+    (one row per block) must give the transpose to rounding, with stride and padding."""
+    c = CONV_CASES[case]
+    layer = make_conv(rng, c["kernel"], c["stride"], c["padding"], c["shape"][1])
+    a = rng.standard_normal(c["shape"])
+    g = rng.standard_normal(layer.forward(a).shape)
+    whole = layer.backward(a, g)
+    monkeypatch.setattr(layers, "_COLUMN_BLOCK_BYTES", 1)
+    np.testing.assert_allclose(layer.backward(a, g), whole, rtol=1e-12, atol=1e-12)
+    M, _ = dense_matrix(layer, c["shape"][1:])
+    np.testing.assert_allclose(layer.backward(a, g).reshape(len(a), -1),
+                               g.reshape(len(a), -1) @ M.T, rtol=1e-12, atol=1e-12)
 
 
 def test_network_layers_are_flagged_linear_exactly_when_backward_ignores_a(rng):
