@@ -25,7 +25,7 @@ import numpy as np
 
 from .layers import BatchNorm, Dropout, Flatten, Layer, LpPool2d, MaxPool2d, ReLU, SumPool2d
 from .network import Sequential
-from .rules import PRESETS, Epsilon, Rule, stabilize
+from .rules import PRESETS, Epsilon, Rule, identity, stabilize
 
 __all__ = ["propagate", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top_relevance"]
 
@@ -33,14 +33,25 @@ __all__ = ["propagate", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top
 def _into(ufunc, x, y):
     """ufunc(x, y), written into ``y`` (a fresh array) when the shapes and dtype allow: fewer
     new arrays make LRP faster on large batches (each new array costs page faults)."""
-    if np.shape(y) == np.broadcast_shapes(np.shape(x), np.shape(y)) and \
-            np.result_type(x, y) == y.dtype:
+    if _fits(y, x, y):
         return ufunc(x, y, out=y)
     return ufunc(x, y)
 
 
+def _fits(out, x, y) -> bool:
+    return np.shape(out) == np.broadcast_shapes(np.shape(x), np.shape(y)) and \
+        np.result_type(x, y) == out.dtype
+
+
+def _add(x, y):
+    """x + y, written into whichever of the two fresh arrays can hold it."""
+    if _fits(x, x, y):
+        return np.add(x, y, out=x)
+    return _into(np.add, x, y)
+
+
 def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
-              *, ledger: bool = False):
+              *, ledger: bool = False, Wa: np.ndarray | None = None):
     """One LRP step through a linear-type layer, the four steps of Sec. 6.3.
 
     For each part of the rule (one for most rules, two for alpha-beta):
@@ -59,6 +70,11 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
     ledger : bool
         Also return, per sample (N,), the relevance absorbed by the bias and by the
         stabilizer (including neurons whose denominator was 0).
+    Wa : array of the output's shape, optional
+        The product of ``a`` with the layer's own weights, without the bias, if already known
+        (``lrp`` keeps it from its forward pass, where the layer output is ``Wa + b``): a term
+        of the rule on the input ``a`` with unmodified weights (zB, LRP-epsilon) then uses it
+        instead of computing it again.  ``propagate`` may overwrite it.
 
     Returns
     -------
@@ -72,9 +88,14 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
     for part in rule.parts(a):
         layers = [layer.map_weights(term.weight, part.bias if t == 0 else None)
                   for t, term in enumerate(part.terms)]
-        z = layers[0].forward(part.terms[0].input)                             # Eq. (4)
-        for l, term in zip(layers[1:], part.terms[1:]):
-            z = _into(np.add, l.forward(term.input), z)
+        z = None
+        for l, term in zip(layers, part.terms):                                 # Eq. (4)
+            if Wa is not None and term.input is a and term.weight is identity:
+                # the known product plus this term's bias map (the layer on a zero input)
+                z_t, Wa = _into(np.add, l.forward(np.zeros_like(a[:1])), Wa), None
+            else:
+                z_t = l.forward(term.input)
+            z = z_t if z is None else _add(z, z_t)
         s = _into(np.divide, R, stabilize(z, rule.eps))                        # Eq. (5)
         for l, term in zip(layers, part.terms):
             c = l.backward(term.input, s)                                      # Eq. (6)
@@ -192,26 +213,37 @@ class LRPResult:
         return "\n".join(rows)
 
 
-def _step(layer, a, R, rule, ledger: bool):
+def _step(layer, a, R, rule, ledger: bool, Wa=None):
     """``propagate``, with the ledger's (bias, stabilizer) only when asked for (it costs)."""
     if ledger:
-        return propagate(layer, a, R, rule, ledger=True)
+        return propagate(layer, a, R, rule, ledger=True, Wa=Wa)
     zero = np.zeros(len(a), dtype=R.dtype)
-    return propagate(layer, a, R, rule), (zero, zero)
+    return propagate(layer, a, R, rule, Wa=Wa), (zero, zero)
 
 
-def _layer_inputs(net: Sequential, x) -> tuple[list, list]:
-    """The activations that LRP needs: the input A[l] of every layer it propagates through
-    with a rule (linear-type layers, max and l_p pools) and the output A[L]; None for the
-    others (ReLU, Flatten, ...), whose inputs are dropped as soon as they are used: half the
-    memory of ``net.activations``, and measurably faster.  Also every A[l]'s shape."""
-    A, shapes, a = [], [], net.check_input(x)
-    for layer in net.layers:
+def _forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list, list, dict]:
+    """One forward pass that keeps what LRP needs.
+
+    * ``A[l]``: the input of every layer LRP propagates through with a rule (linear-type
+      layers, max and l_p pools), and the output ``A[L]``; None for the others (ReLU,
+      Flatten, ...), whose inputs are dropped as soon as they are used: half the memory of
+      ``net.activations``, and measurably faster;
+    * every ``A[l]``'s shape;
+    * ``Wa[l]``: for the linear-type layers whose rule uses the layer's own weights on its
+      input (``Rule.uses_layer_product``: zB, LRP-epsilon), the product W a without the bias,
+      from which the layer output W a + b is formed, so that Eq. (4) need not compute it again.
+    """
+    A, shapes, Wa, a = [], [], {}, net.check_input(x)
+    for i, layer in enumerate(net.layers):
         needed = layer.linear or isinstance(layer, (MaxPool2d, LpPool2d))
         A.append(a if needed else None)
         shapes.append(a.shape)
-        a = layer.forward(a)
-    return A + [a], shapes + [a.shape]
+        if i in rule_of and rule_of[i].uses_layer_product:
+            Wa[i] = layer.map_weights(identity, None).forward(a)
+            a = Wa[i] + layer.forward(np.zeros_like(a[:1]))   # plus the bias map
+        else:
+            a = layer.forward(a)
+    return A + [a], shapes + [a.shape], Wa
 
 
 def _pool_as_sum(layer) -> SumPool2d:
@@ -248,7 +280,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     if max_pool not in ("proportional", "winner"):
         raise ValueError(f"max_pool must be 'proportional' or 'winner', got {max_pool!r}")
     rule_of = resolve_rules(net, rules)
-    A, shapes = _layer_inputs(net, x)
+    A, shapes, Wa = _forward_pass(net, x, rule_of)
     R = [None] * len(A)
     R[-1] = top_relevance(A[-1], target)
     ledger = []
@@ -261,7 +293,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
         bias = stab = np.zeros(len(Rk), dtype=Rk.dtype)
         rule_name = ""
         if layer.linear:
-            R[i], (bias, stab) = _step(layer, a, Rk, rule_of[i], return_layers)
+            R[i], (bias, stab) = _step(layer, a, Rk, rule_of[i], return_layers, Wa.pop(i, None))
             rule_name = rule_of[i].name
         elif isinstance(layer, (ReLU, Dropout, BatchNorm)):
             R[i] = Rk

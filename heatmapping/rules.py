@@ -32,7 +32,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-__all__ = ["Term", "Part", "Rule", "Epsilon", "AlphaBeta", "ZPlus", "ZBox", "WSquare", "Flat",
+__all__ = ["Term", "Part", "Rule", "identity", "Epsilon", "AlphaBeta", "ZPlus", "ZBox", "WSquare", "Flat",
            "Gamma", "PRESETS", "stabilize", "z_floor"]
 
 
@@ -54,7 +54,8 @@ class Part(NamedTuple):
     bias: Callable[[np.ndarray], np.ndarray] | None
 
 
-def _identity(w):
+def identity(w):
+    """The weight map of a term that uses the layer's own weights."""
     return w
 
 
@@ -96,6 +97,11 @@ class Rule:
 
     eps: float = field(default=0.0, kw_only=True)
 
+    #: True for rules with a term a_j w_jk on the layer input with the layer's own weights,
+    #: the product the forward pass computes anyway (``lrp`` then keeps it).  Only a hint for
+    #: speed: results do not depend on it.
+    uses_layer_product = False
+
     def __post_init__(self):
         if not (np.isfinite(self.eps) and self.eps >= 0):
             raise ValueError(f"{type(self).__name__}: expected a finite eps >= 0, got {self.eps!r}")
@@ -116,9 +122,10 @@ class Epsilon(Rule):
     gradient x input.  The bias and eps absorb relevance (conservation is not exact)."""
 
     eps: float = 0.0
+    uses_layer_product = True
 
     def parts(self, a):
-        return (Part(1.0, (Term(a, _identity),), _identity),)
+        return (Part(1.0, (Term(a, identity),), identity),)
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,7 @@ class ZBox(Rule):
 
     low: float | np.ndarray = -1.0
     high: float | np.ndarray = 1.0
+    uses_layer_product = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -215,10 +223,10 @@ class ZBox(Rule):
 
             def bounds(w):
                 return -l * np.maximum(w, 0) - h * np.minimum(w, 0)
-            return (Part(1.0, (Term(a, _identity),
+            return (Part(1.0, (Term(a, identity),
                                Term(np.ones(shape, a.dtype), bounds)), None),)
         # the terms -l w^+ and -h w^- are the products of the inputs -l and -h with w^+, w^-
-        return (Part(1.0, (Term(a, _identity),
+        return (Part(1.0, (Term(a, identity),
                            Term(np.broadcast_to(-low, shape), _positive),
                            Term(np.broadcast_to(-high, shape), _negative)), None),)
 
