@@ -23,11 +23,12 @@ from typing import Mapping
 
 import numpy as np
 
-from .layers import BatchNorm, Dropout, Flatten, Layer, LpPool2d, MaxPool2d, ReLU, SumPool2d
+from .layers import (BatchNorm, Conv2d, Dropout, Flatten, Layer, Linear, LpPool2d, MaxPool2d,
+                     ReLU, SumPool2d)
 from .network import Sequential
 from .rules import PRESETS, Epsilon, Rule, identity, stabilize
 
-__all__ = ["propagate", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top_relevance"]
+__all__ = ["propagate", "forward_with_products", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top_relevance"]
 
 
 def _into(ufunc, x, y):
@@ -50,8 +51,8 @@ def _add(x, y):
     return _into(np.add, x, y)
 
 
-def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
-              *, ledger: bool = False, Wa: np.ndarray | None = None):
+def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger: bool = False,
+              parts=None, products: dict | None = None):
     """One LRP step through a linear-type layer, the four steps of Sec. 6.3.
 
     For each part of the rule (one for most rules, two for alpha-beta):
@@ -70,11 +71,11 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
     ledger : bool
         Also return, per sample (N,), the relevance absorbed by the bias and by the
         stabilizer (including neurons whose denominator was 0).
-    Wa : array of the output's shape, optional
-        The product of ``a`` with the layer's own weights, without the bias, if already known
-        (``lrp`` keeps it from its forward pass, where the layer output is ``Wa + b``): a term
-        of the rule on the input ``a`` with unmodified weights (zB, LRP-epsilon) then uses it
-        instead of computing it again.  ``propagate`` may overwrite it.
+    parts : the rule's parts for ``a`` (``rule.parts(a)``), if already made
+    products : dict {(part index, term index): array}, optional
+        Products rho_t(layer).forward(x_t) *without the bias* that are already known: ``lrp``
+        computes those of the terms on the input ``a`` in its forward pass, together with the
+        layer output (:func:`forward_with_products`).  ``propagate`` may overwrite them.
 
     Returns
     -------
@@ -83,18 +84,19 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule,
     """
     if not layer.linear:
         raise TypeError(f"propagate: {type(layer).__name__} is not a linear-type layer")
+    products = {} if products is None else products
     R_in = None
     bias_absorbed = np.zeros(len(R), dtype=np.result_type(a, R))
-    for part in rule.parts(a):
+    for p, part in enumerate(rule.parts(a) if parts is None else parts):
         layers = [layer.map_weights(term.weight, part.bias if t == 0 else None)
                   for t, term in enumerate(part.terms)]
         z = None
-        for l, term in zip(layers, part.terms):                                 # Eq. (4)
-            if Wa is not None and term.input is a and term.weight is identity:
-                # the known product plus this term's bias map (the layer on a zero input)
-                z_t, Wa = _into(np.add, l.forward(np.zeros_like(a[:1])), Wa), None
-            else:
+        for t, (l, term) in enumerate(zip(layers, part.terms)):                 # Eq. (4)
+            z_t = products.pop((p, t), None)
+            if z_t is None:
                 z_t = l.forward(term.input)
+            elif t == 0 and part.bias is not None:
+                z_t = _add(z_t, l.forward(np.zeros_like(a[:1])))   # plus the bias map
             z = z_t if z is None else _add(z, z_t)
         s = _into(np.divide, R, stabilize(z, rule.eps))                        # Eq. (5)
         for l, term in zip(layers, part.terms):
@@ -213,12 +215,48 @@ class LRPResult:
         return "\n".join(rows)
 
 
-def _step(layer, a, R, rule, ledger: bool, Wa=None):
-    """``propagate``, with the ledger's (bias, stabilizer) only when asked for (it costs)."""
+def _step(layer, a, R, rule, ledger: bool, known=(None, None)):
+    """``propagate``, with the ledger's (bias, stabilizer) only when asked for (it costs);
+    ``known``: the (parts, products) of the forward pass, if any."""
+    parts, products = known
     if ledger:
-        return propagate(layer, a, R, rule, ledger=True, Wa=Wa)
+        return propagate(layer, a, R, rule, ledger=True, parts=parts, products=products)
     zero = np.zeros(len(a), dtype=R.dtype)
-    return propagate(layer, a, R, rule, Wa=Wa), (zero, zero)
+    return propagate(layer, a, R, rule, parts=parts, products=products), (zero, zero)
+
+
+#: the axis of the output units in the weights of the layers whose weights can be stacked
+_OUTPUT_AXIS = {Linear: 1, Conv2d: 0}
+
+
+def forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarray, dict]:
+    """The layer output for ``a``, and the products rho_t(layer).forward(a) without the bias of
+    every term of ``parts`` whose input is ``a`` itself, computed together.
+
+    For ``Linear`` and ``Conv2d`` the weight arrays are stacked along the output units,
+    [W, rho_1(W), ...], so that one product (one im2col of ``a``) serves the layer output and
+    the terms of Eq. (4), e.g. W^+ a of the z+ rule; a term with the layer's own weights (zB,
+    LRP-epsilon) shares W a with the layer output W a + b.  For other layers (the pools) no
+    products are returned.  Returns (output, {(part index, term index): product}).
+    """
+    wanted = {(p, t): term.weight for p, part in enumerate(parts)
+              for t, term in enumerate(part.terms) if term.input is a}
+    if type(layer) not in _OUTPUT_AXIS or not wanted:
+        return layer.forward(a), {}
+    own = [key for key, rho in wanted.items() if rho is identity]
+    other = [key for key, rho in wanted.items() if rho is not identity]
+    W = np.concatenate([layer.W] + [wanted[key](layer.W) for key in other],
+                       axis=_OUTPUT_AXIS[type(layer)])
+    blocks = np.split(layer.replace(W=W, b=np.zeros(W.shape[_OUTPUT_AXIS[type(layer)]], layer.b.dtype))
+                      .forward(a), 1 + len(other), axis=1)
+    products = dict(zip(other, blocks[1:]))
+    Wa = blocks[0]
+    for key in own:
+        products[key] = Wa if key == own[0] else Wa.copy()
+    # the layer output W a + b (b as the layer's bias map): a new array when W a is kept
+    bias_map = layer.forward(np.zeros_like(a[:1]))
+    out = Wa + bias_map if own else _add(Wa, bias_map)
+    return out, products
 
 
 def _forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list, list, dict]:
@@ -229,21 +267,22 @@ def _forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list
       Flatten, ...), whose inputs are dropped as soon as they are used: half the memory of
       ``net.activations``, and measurably faster;
     * every ``A[l]``'s shape;
-    * ``Wa[l]``: for the linear-type layers whose rule uses the layer's own weights on its
-      input (``Rule.uses_layer_product``: zB, LRP-epsilon), the product W a without the bias,
-      from which the layer output W a + b is formed, so that Eq. (4) need not compute it again.
+    * ``known[l]``: for each linear-type layer, the parts of its rule and the products of
+      Eq. (4) that the forward pass computed together with the layer output
+      (:func:`forward_with_products`), so that the relevance pass need not compute them.
     """
-    A, shapes, Wa, a = [], [], {}, net.check_input(x)
+    A, shapes, known, a = [], [], {}, net.check_input(x)
     for i, layer in enumerate(net.layers):
         needed = layer.linear or isinstance(layer, (MaxPool2d, LpPool2d))
         A.append(a if needed else None)
         shapes.append(a.shape)
-        if i in rule_of and rule_of[i].uses_layer_product:
-            Wa[i] = layer.map_weights(identity, None).forward(a)
-            a = Wa[i] + layer.forward(np.zeros_like(a[:1]))   # plus the bias map
+        if i in rule_of:
+            parts = rule_of[i].parts(a)
+            a, products = forward_with_products(layer, a, parts)
+            known[i] = (parts, products)
         else:
             a = layer.forward(a)
-    return A + [a], shapes + [a.shape], Wa
+    return A + [a], shapes + [a.shape], known
 
 
 def _pool_as_sum(layer) -> SumPool2d:
@@ -280,7 +319,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     if max_pool not in ("proportional", "winner"):
         raise ValueError(f"max_pool must be 'proportional' or 'winner', got {max_pool!r}")
     rule_of = resolve_rules(net, rules)
-    A, shapes, Wa = _forward_pass(net, x, rule_of)
+    A, shapes, known = _forward_pass(net, x, rule_of)
     R = [None] * len(A)
     R[-1] = top_relevance(A[-1], target)
     ledger = []
@@ -293,7 +332,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
         bias = stab = np.zeros(len(Rk), dtype=Rk.dtype)
         rule_name = ""
         if layer.linear:
-            R[i], (bias, stab) = _step(layer, a, Rk, rule_of[i], return_layers, Wa.pop(i, None))
+            R[i], (bias, stab) = _step(layer, a, Rk, rule_of[i], return_layers, known.pop(i))
             rule_name = rule_of[i].name
         elif isinstance(layer, (ReLU, Dropout, BatchNorm)):
             R[i] = Rk

@@ -97,11 +97,6 @@ class Rule:
 
     eps: float = field(default=0.0, kw_only=True)
 
-    #: True for rules with a term a_j w_jk on the layer input with the layer's own weights,
-    #: the product the forward pass computes anyway (``lrp`` then keeps it).  Only a hint for
-    #: speed: results do not depend on it.
-    uses_layer_product = False
-
     def __post_init__(self):
         if not (np.isfinite(self.eps) and self.eps >= 0):
             raise ValueError(f"{type(self).__name__}: expected a finite eps >= 0, got {self.eps!r}")
@@ -122,7 +117,6 @@ class Epsilon(Rule):
     gradient x input.  The bias and eps absorb relevance (conservation is not exact)."""
 
     eps: float = 0.0
-    uses_layer_product = True
 
     def parts(self, a):
         return (Part(1.0, (Term(a, identity),), identity),)
@@ -157,10 +151,11 @@ class AlphaBeta(Rule):
             raise ValueError(f"AlphaBeta: bias must be 'ignore' or 'split', got {self.bias!r}")
 
     def parts(self, a):
-        a_pos, a_neg = np.maximum(a, 0), np.minimum(a, 0)
         split = self.bias == "split"
-        # after a ReLU a^- = 0, and the a^- terms would only add zeros: leave them out
+        # after a ReLU a^- = 0, and the a^- terms would only add zeros: leave them out (and
+        # a^+ is a itself, whose products lrp's forward pass can share)
         signed = bool(np.any(a < 0))
+        a_pos, a_neg = (np.maximum(a, 0), np.minimum(a, 0)) if signed else (a, None)
         plus = (Term(a_pos, _positive),) + ((Term(a_neg, _negative),) if signed else ())
         minus = (Term(a_pos, _negative),) + ((Term(a_neg, _positive),) if signed else ())
         excitatory = Part(self.alpha, plus, _positive if split else None)
@@ -199,7 +194,6 @@ class ZBox(Rule):
 
     low: float | np.ndarray = -1.0
     high: float | np.ndarray = 1.0
-    uses_layer_product = True
 
     def __post_init__(self):
         super().__post_init__()

@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 
 from heatmapping import explain
 from heatmapping.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
-from heatmapping.lrp import lrp
+from heatmapping.lrp import lrp, propagate, top_relevance
 from heatmapping.network import Sequential
 from heatmapping.rules import AlphaBeta, Epsilon, Flat, WSquare, ZBox, ZPlus, z_floor
 from test_explain import figure6_network
@@ -34,13 +34,13 @@ CONSERVATION_RTOL = 1e-10
 
 @st.composite
 def networks(draw, bias=("zero", "negative")):
-    """A random ReLU network, dense or convolutional, with zero or negative biases."""
+    """A random ReLU network, dense or convolutional, with biases of one of the signs in ``bias``."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     kind = draw(st.sampled_from(["dense", "conv"]))
-    biased = draw(st.sampled_from(bias)) == "negative"
+    sign = {"zero": 0.0, "negative": -1.0, "positive": 1.0}[draw(st.sampled_from(bias))]
 
     def b(n):
-        return -rng.uniform(0, 0.5, n) if biased else np.zeros(n)
+        return sign * rng.uniform(0, 0.5, n)
 
     layers = []
     if kind == "dense":
@@ -174,6 +174,33 @@ def test_deep_taylor_relevance_is_nonnegative_for_nonnegative_output_relevance(d
         rules = {i: (first if i == 0 else ZPlus()) for i, l in enumerate(net.layers) if l.linear}
         R = lrp(net, x, target=R_top, rules=rules)
         assert np.all(R >= 0), f"{first!r} + z+ produced negative relevance {R.min()}"
+
+
+def lrp_layer_by_layer(net, x, rules, target):
+    """LRP as a plain loop of ``propagate`` calls on ``net.activations``: every product of
+    Eq. (4) computed in its own step, none shared with the forward pass."""
+    A = net.activations(x)
+    R = top_relevance(A[-1], target)
+    for i in reversed(range(len(net.layers))):
+        layer = net.layers[i]
+        R = propagate(layer, A[i], R, rules[i]) if layer.linear else R.reshape(A[i].shape)
+    return R
+
+
+@given(data=st.data(), net=networks(bias=("zero", "negative", "positive")))
+def test_products_shared_with_the_forward_pass_change_nothing(data, net):
+    """lrp computes the products of Eq. (4) on a layer's input together with the layer output
+    (weights stacked); the relevance equals the step-by-step computation to rounding."""
+    x = data.draw(inputs(net))
+    linear = [i for i, l in enumerate(net.layers) if l.linear]
+    for above in (ZPlus(), AlphaBeta(alpha=2.0, beta=1.0), Epsilon(0.0), Epsilon(0.1)):
+        rules = {i: (ZBox(-1.0, 1.0) if i == linear[0] else above) for i in linear}
+        R_top = np.abs(net.forward(x))
+        R = lrp(net, x, target=R_top, rules=rules)
+        expected = lrp_layer_by_layer(net, x, rules, R_top)
+        scale = np.abs(expected).reshape(len(x), -1).sum(axis=1) + np.abs(R_top).sum(axis=1)
+        gap = np.abs(R - expected).reshape(len(x), -1).max(axis=1)
+        assert np.all(gap <= 1e-12 * scale + 1e-300), f"{above!r}: {gap} of {scale}"
 
 
 METHODS_AND_RULES = [
