@@ -28,7 +28,7 @@ from .layers import (BatchNorm, Conv2d, Dropout, Flatten, Layer, Linear, LpPool2
 from .network import Sequential
 from .rules import PRESETS, Epsilon, Rule, identity, stabilize
 
-__all__ = ["propagate", "forward_with_products", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top_relevance"]
+__all__ = ["propagate", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top_relevance"]
 
 
 def _into(ufunc, x, y):
@@ -75,7 +75,7 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
     products : dict {(part index, term index): array}, optional
         Products rho_t(layer).forward(x_t) *without the bias* that are already known: ``lrp``
         computes those of the terms on the input ``a`` in its forward pass, together with the
-        layer output (:func:`forward_with_products`).  ``propagate`` may overwrite them.
+        layer output (:func:`_forward_with_products`).  ``propagate`` may overwrite them.
 
     Returns
     -------
@@ -229,34 +229,47 @@ def _step(layer, a, R, rule, ledger: bool, known=(None, None)):
 _OUTPUT_AXIS = {Linear: 1, Conv2d: 0}
 
 
-def forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarray, dict]:
+def _same_weights(layer: Layer, other: Layer) -> bool:
+    """True when ``other``, a modified copy of ``layer``, has the same weights (bias aside)."""
+    return other.config() == layer.config() and all(
+        np.array_equal(v, getattr(other, k)) for k, v in layer.params().items() if k != "b")
+
+
+def _forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarray, dict]:
     """The layer output for ``a``, and the products rho_t(layer).forward(a) without the bias of
     every term of ``parts`` whose input is ``a`` itself, computed together.
 
-    For ``Linear`` and ``Conv2d`` the weight arrays are stacked along the output units,
-    [W, rho_1(W), ...], so that one product (one im2col of ``a``) serves the layer output and
-    the terms of Eq. (4), e.g. W^+ a of the z+ rule; a term with the layer's own weights (zB,
-    LRP-epsilon) shares W a with the layer output W a + b.  For other layers (the pools) no
-    products are returned.  Returns (output, {(part index, term index): product}).
+    A term whose rho leaves the weights as they are (zB and LRP-epsilon on any layer, z+ on a
+    sum pool) shares the product W a with the layer output W a + b.  For ``Linear`` and
+    ``Conv2d`` the other terms' weights are stacked along the output units, [W, rho_1(W), ...],
+    so that one product (one im2col of ``a``) serves the layer output and Eq. (4), e.g. W^+ a
+    of the z+ rule.  Returns (output, {(part index, term index): product}).
+
+    A layer without a bias returns W a itself as its output and as a product: ``lrp``
+    overwrites the product only after the layer above has used this output as its input.
     """
     wanted = {(p, t): term.weight for p, part in enumerate(parts)
               for t, term in enumerate(part.terms) if term.input is a}
-    if type(layer) not in _OUTPUT_AXIS or not wanted:
-        return layer.forward(a), {}
-    own = [key for key, rho in wanted.items() if rho is identity]
-    other = [key for key, rho in wanted.items() if rho is not identity]
-    W = np.concatenate([layer.W] + [wanted[key](layer.W) for key in other],
-                       axis=_OUTPUT_AXIS[type(layer)])
-    blocks = np.split(layer.replace(W=W, b=np.zeros(W.shape[_OUTPUT_AXIS[type(layer)]], layer.b.dtype))
-                      .forward(a), 1 + len(other), axis=1)
-    products = dict(zip(other, blocks[1:]))
-    Wa = blocks[0]
-    for key in own:
-        products[key] = Wa if key == own[0] else Wa.copy()
-    # the layer output W a + b (b as the layer's bias map): a new array when W a is kept
+    unbiased = layer.map_weights(identity, None)
+    mapped = {key: unbiased if rho is identity else layer.map_weights(rho, None)
+              for key, rho in wanted.items()}
+    same = [key for key, l in mapped.items() if l is unbiased or _same_weights(unbiased, l)]
+    stacked = [key for key in mapped if key not in same] if type(layer) in _OUTPUT_AXIS else []
+    if stacked:
+        axis = _OUTPUT_AXIS[type(layer)]
+        W = np.concatenate([layer.W] + [mapped[key].W for key in stacked], axis=axis)
+        both = unbiased.replace(W=W, b=np.zeros(W.shape[axis], W.dtype)).forward(a)
+        blocks = np.split(both, 1 + len(stacked), axis=1)
+    else:
+        blocks = [unbiased.forward(a)]
+    products, Wa = dict(zip(stacked, blocks[1:])), blocks[0]
+    for n, key in enumerate(same):
+        products[key] = Wa if n == 0 else Wa.copy()
+    if "b" not in layer.param_names:
+        return Wa, products
     bias_map = layer.forward(np.zeros_like(a[:1]))
-    out = Wa + bias_map if own else _add(Wa, bias_map)
-    return out, products
+    # the layer output W a + b: a new array when W a is kept as a product
+    return (Wa + bias_map if same else _add(Wa, bias_map)), products
 
 
 def _forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list, list, dict]:
@@ -269,7 +282,7 @@ def _forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list
     * every ``A[l]``'s shape;
     * ``known[l]``: for each linear-type layer, the parts of its rule and the products of
       Eq. (4) that the forward pass computed together with the layer output
-      (:func:`forward_with_products`), so that the relevance pass need not compute them.
+      (:func:`_forward_with_products`), so that the relevance pass need not compute them.
     """
     A, shapes, known, a = [], [], {}, net.check_input(x)
     for i, layer in enumerate(net.layers):
@@ -278,7 +291,7 @@ def _forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list
         shapes.append(a.shape)
         if i in rule_of:
             parts = rule_of[i].parts(a)
-            a, products = forward_with_products(layer, a, parts)
+            a, products = _forward_with_products(layer, a, parts)
             known[i] = (parts, products)
         else:
             a = layer.forward(a)
