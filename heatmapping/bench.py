@@ -5,7 +5,7 @@ for float32 and float64: the forward time, the gradient time, the LRP time (deep
 preset), LRP/forward, and the speedup of the vectorized LRP over a slow per-neuron version
 written as the paper's Eq. (2) and Table 2 read (a Python loop over the neurons of each
 layer).  It also prints the FLOP rate of the CNN's forward pass next to that of a plain
-1024x1024 BLAS matrix product, measured in the same run.  Times are the best of a few runs.
+1024x1024 BLAS matrix product, measured in the same run.  Times are the best of 10 runs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .rules import ZBox, ZPlus
 __all__ = ["best_time", "forward_flops", "matmul_flop_rate", "lrp_per_neuron", "run"]
 
 
-def best_time(fn, repeat: int = 5) -> float:
+def best_time(fn, repeat: int = 10) -> float:
     """The shortest of ``repeat`` wall-clock times of ``fn()``, in seconds."""
     times = []
     for _ in range(repeat):
@@ -94,7 +94,7 @@ def lrp_per_neuron(net, x, *, dense=None):
 def run(images: np.ndarray, *, source: str, dtypes=("float32", "float64"),
         oracle_samples: int = 2) -> list[dict]:
     """Time forward, gradient and LRP of both shipped models on ``images`` (uint8 digits)."""
-    print(f"{len(images)} digits from {source}; best of 5 runs\n")
+    print(f"{len(images)} digits from {source}; best of 10 runs\n")
     rows = []
     for dtype in dtypes:
         rate = matmul_flop_rate(dtype)

@@ -99,9 +99,9 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
                 z_t = _add(z_t, l.forward(np.zeros_like(a[:1])))   # plus the bias map
             z = z_t if z is None else _add(z, z_t)
         s = _into(np.divide, R, stabilize(z, rule.eps))                        # Eq. (5)
-        for l, term in zip(layers, part.terms):
-            c = l.backward(term.input, s)                                      # Eq. (6)
-            contribution = _into(np.multiply, term.input, c)                   # Eq. (7)
+        inputs = [term.input for term in part.terms]
+        for c, x_t in zip(_backward_all(layers, inputs, s), inputs):          # Eq. (6)
+            contribution = _into(np.multiply, x_t, c)                          # Eq. (7)
             if part.coefficient != 1:
                 contribution *= part.coefficient
             R_in = contribution if R_in is None else _into(np.add, contribution, R_in)
@@ -225,8 +225,27 @@ def _step(layer, a, R, rule, ledger: bool, known=(None, None)):
     return propagate(layer, a, R, rule, parts=parts, products=products), (zero, zero)
 
 
-#: the axis of the output units in the weights of the layers whose weights can be stacked
+#: the axes of the output and of the input units in the weights of the layers whose weights
+#: can be stacked
 _OUTPUT_AXIS = {Linear: 1, Conv2d: 0}
+_INPUT_AXIS = {Linear: 0, Conv2d: 1}
+
+
+def _backward_all(layers: list[Layer], inputs: list[np.ndarray], s: np.ndarray) -> list:
+    """c_t = rho_t(layer).backward(s) of every term of a part (Eq. 6).
+
+    For several terms of a ``Linear`` or ``Conv2d`` layer, one backward pass of a layer whose
+    weights are stacked along the input units, [rho_1(W) rho_2(W) ...], whose result is split
+    again: one transpose of ``s`` and one scatter of the windows instead of one per term (zB
+    has two terms).
+    """
+    if len(layers) == 1 or type(layers[0]) not in _INPUT_AXIS:
+        return [l.backward(x, s) for l, x in zip(layers, inputs)]
+    W = np.concatenate([l.W for l in layers], axis=_INPUT_AXIS[type(layers[0])])
+    # backward reads only the input's shape: a stand-in of the stacked shape, without memory
+    shape = (len(s), len(layers) * inputs[0].shape[1], *inputs[0].shape[2:])
+    stand_in = np.broadcast_to(np.zeros((), s.dtype), shape)
+    return np.split(layers[0].replace(W=W).backward(stand_in, s), len(layers), axis=1)
 
 
 def _same_weights(layer: Layer, other: Layer) -> bool:
@@ -236,40 +255,40 @@ def _same_weights(layer: Layer, other: Layer) -> bool:
 
 
 def _forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarray, dict]:
-    """The layer output for ``a``, and the products rho_t(layer).forward(a) without the bias of
-    every term of ``parts`` whose input is ``a`` itself, computed together.
+    """The layer output for ``a``, and those products rho_t(layer).forward(a) of Eq. (4)
+    (without the bias) of the terms of ``parts`` on ``a`` itself that come at little cost:
 
-    A term whose rho leaves the weights as they are (zB and LRP-epsilon on any layer, z+ on a
-    sum pool) shares the product W a with the layer output W a + b.  For ``Linear`` and
-    ``Conv2d`` the other terms' weights are stacked along the output units, [W, rho_1(W), ...],
-    so that one product (one im2col of ``a``) serves the layer output and Eq. (4), e.g. W^+ a
-    of the z+ rule.  Returns (output, {(part index, term index): product}).
+    * ``Linear`` and ``Conv2d``: the terms with modified weights (z+, alpha-beta).  Their
+      weights are stacked along the output units with the layer's, [W, rho_1(W), ...], so
+      that one product (one im2col of ``a``) serves the layer output and Eq. (4);
+    * layers without a bias (the pools): the terms whose rho leaves the weights as they are
+      (z+ on a sum pool), whose product is the layer output itself.  ``lrp`` overwrites such
+      a product only after the layer above has used this output as its input.
 
-    A layer without a bias returns W a itself as its output and as a product: ``lrp``
-    overwrites the product only after the layer above has used this output as its input.
+    A term with the layer's own weights on a layer with a bias (zB, LRP-epsilon) is not
+    kept: W a next to W a + b would be one more activation-sized array held through the
+    whole relevance pass, and on the reference CNN that extra memory makes the C library
+    return the heap to the system after every call, which costs more in page faults than
+    computing W a again.  Returns (output, {(part index, term index): product}).
     """
     wanted = {(p, t): term.weight for p, part in enumerate(parts)
               for t, term in enumerate(part.terms) if term.input is a}
-    unbiased = layer.map_weights(identity, None)
-    mapped = {key: unbiased if rho is identity else layer.map_weights(rho, None)
-              for key, rho in wanted.items()}
-    same = [key for key, l in mapped.items() if l is unbiased or _same_weights(unbiased, l)]
-    stacked = [key for key in mapped if key not in same] if type(layer) in _OUTPUT_AXIS else []
-    if stacked:
-        axis = _OUTPUT_AXIS[type(layer)]
-        W = np.concatenate([layer.W] + [mapped[key].W for key in stacked], axis=axis)
-        both = unbiased.replace(W=W, b=np.zeros(W.shape[axis], W.dtype)).forward(a)
-        blocks = np.split(both, 1 + len(stacked), axis=1)
-    else:
-        blocks = [unbiased.forward(a)]
-    products, Wa = dict(zip(stacked, blocks[1:])), blocks[0]
-    for n, key in enumerate(same):
-        products[key] = Wa if n == 0 else Wa.copy()
+    mapped = {key: layer.map_weights(rho, None) for key, rho in wanted.items()
+              if rho is not identity}
     if "b" not in layer.param_names:
-        return Wa, products
-    bias_map = layer.forward(np.zeros_like(a[:1]))
-    # the layer output W a + b: a new array when W a is kept as a product
-    return (Wa + bias_map if same else _add(Wa, bias_map)), products
+        out = layer.forward(a)
+        own = [key for key, rho in wanted.items()
+               if rho is identity or _same_weights(layer, mapped[key])]
+        return out, {key: out if n == 0 else out.copy() for n, key in enumerate(own)}
+    stacked = [key for key, l in mapped.items()
+               if type(layer) in _OUTPUT_AXIS and not _same_weights(layer, l)]
+    if not stacked:
+        return layer.forward(a), {}
+    W = np.concatenate([layer.W] + [mapped[key].W for key in stacked],
+                       axis=_OUTPUT_AXIS[type(layer)])
+    b = np.concatenate([layer.b] + [np.zeros_like(layer.b)] * len(stacked))
+    blocks = np.split(layer.replace(W=W, b=b).forward(a), 1 + len(stacked), axis=1)
+    return blocks[0], dict(zip(stacked, blocks[1:]))
 
 
 def _forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list, list, dict]:
