@@ -20,7 +20,7 @@ from .layers import Conv2d, Linear
 from .lrp import lrp, resolve_rules, top_relevance
 from .rules import ZBox, ZPlus
 
-__all__ = ["best_time", "forward_flops", "matmul_flop_rate", "lrp_per_neuron", "run"]
+__all__ = ["best_time", "page_faults", "forward_flops", "matmul_flop_rate", "lrp_per_neuron", "run"]
 
 
 def best_time(fn, repeat: int = 10) -> float:
@@ -31,6 +31,22 @@ def best_time(fn, repeat: int = 10) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def page_faults(fn, repeat: int = 3) -> float | None:
+    """Minor page faults per call of ``fn()`` (None where the platform does not count them).
+
+    A call that needs more memory than the C library keeps after the previous call gets
+    fresh pages from the system, each one zeroed on first touch: this is what makes the
+    same computation slower in one process than in another."""
+    try:
+        import resource
+    except ImportError:                                  # not on Windows
+        return None
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(repeat):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / repeat
 
 
 def forward_flops(net, x) -> int:
@@ -105,6 +121,8 @@ def run(images: np.ndarray, *, source: str, dtypes=("float32", "float64"),
             t_forward = best_time(lambda: net.forward(x))
             t_gradient = best_time(lambda: gradient(net, x))
             t_lrp = best_time(lambda: lrp(net, x, rules="deep_taylor"))
+            faults = {"forward": page_faults(lambda: net.forward(x)),
+                      "LRP": page_faults(lambda: lrp(net, x, rules="deep_taylor"))}
             # the oracle in float64 on a few digits, its matrices built beforehand (not timed)
             net64, x64 = net.astype(np.float64), x[:oracle_samples].astype(np.float64)
             A = net64.activations(x64)
@@ -117,7 +135,8 @@ def run(images: np.ndarray, *, source: str, dtypes=("float32", "float64"),
             row = dict(model=name, dtype=dtype, forward=t_forward, gradient=t_gradient, lrp=t_lrp,
                        lrp_over_forward=t_lrp / t_forward, oracle_speedup=t_oracle_all / t_lrp,
                        forward_gflops=flops / t_forward / 1e9, matmul_gflops=rate / 1e9,
-                       oracle_max_difference=float(agree))
+                       oracle_max_difference=float(agree),
+                       page_faults_forward=faults["forward"], page_faults_lrp=faults["LRP"])
             rows.append(row)
             print(f"  {name}: forward {t_forward * 1e3:7.1f} ms   gradient {t_gradient * 1e3:7.1f} ms   "
                   f"LRP {t_lrp * 1e3:7.1f} ms   LRP/forward {row['lrp_over_forward']:.2f}   "
@@ -125,5 +144,8 @@ def run(images: np.ndarray, *, source: str, dtypes=("float32", "float64"),
                   f"(oracle timed on {oracle_samples} digits, max difference {agree:.1e})")
             print(f"         forward: {row['forward_gflops']:.1f} GFLOP/s = "
                   f"{100 * row['forward_gflops'] / row['matmul_gflops']:.1f}% of the matmul rate")
+            if None not in faults.values():
+                print(f"         page faults per call: forward {faults['forward']:,.0f}, "
+                      f"LRP {faults['LRP']:,.0f}")
         print()
     return rows

@@ -14,6 +14,12 @@ outputs onto its inputs ``a`` with the paper's four steps (Eq. 4-7), for any rul
   previous layer, Sec. 5.3 "ignore") pass relevance unchanged; ``Flatten`` reshapes it;
 * max pooling redistributes in proportion to the inputs of each pool (Montavon et al. 2017,
   Sec. 5.3; default) or all to the winner (Bach et al. 2015); l_p pooling proportionally.
+
+Two shortcuts make it fast without changing a number beyond rounding: ``lrp``'s forward pass
+computes the products of Eq. (4) on each layer's input together with the layer output
+(weights stacked, :func:`_forward_with_products`), and the backward passes of a part's
+several terms run as one (:func:`_backward_all`).  A law in ``tests/test_laws.py`` checks
+that ``lrp`` equals a plain loop of ``propagate`` calls.
 """
 
 from __future__ import annotations
