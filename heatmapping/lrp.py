@@ -17,7 +17,7 @@ outputs onto its inputs ``a`` with the paper's four steps (Eq. 4-7), for any rul
 
 Two shortcuts make it fast without changing a number beyond rounding: ``lrp``'s forward pass
 computes the products of Eq. (4) on each layer's input together with the layer output
-(weights stacked, :func:`_forward_with_products`), and the backward passes of a part's
+(one im2col for all, :func:`_forward_with_products`), and the backward passes of a part's
 several terms run as one (:func:`_backward_all`).  A law in ``tests/test_laws.py`` checks
 that ``lrp`` equals a plain loop of ``propagate`` calls.
 """
@@ -231,9 +231,7 @@ def _step(layer, a, R, rule, ledger: bool, known=(None, None)):
     return propagate(layer, a, R, rule, parts=parts, products=products), (zero, zero)
 
 
-#: the axes of the output and of the input units in the weights of the layers whose weights
-#: can be stacked
-_OUTPUT_AXIS = {Linear: 1, Conv2d: 0}
+#: the axis of the input units in the weights of the layers whose weights can be stacked
 _INPUT_AXIS = {Linear: 0, Conv2d: 1}
 
 
@@ -264,9 +262,9 @@ def _forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarr
     """The layer output for ``a``, and those products rho_t(layer).forward(a) of Eq. (4)
     (without the bias) of the terms of ``parts`` on ``a`` itself that come at little cost:
 
-    * ``Linear`` and ``Conv2d``: the terms with modified weights (z+, alpha-beta).  Their
-      weights are stacked along the output units with the layer's, [W, rho_1(W), ...], so
-      that one product (one im2col of ``a``) serves the layer output and Eq. (4);
+    * ``Linear`` and ``Conv2d``: the terms with modified weights (z+, alpha-beta), computed
+      by ``layer.products`` with the layer's own W: one im2col of ``a`` serves the layer
+      output and Eq. (4);
     * layers without a bias (the pools): the terms whose rho leaves the weights as they are
       (z+ on a sum pool), whose product is the layer output itself.  ``lrp`` overwrites such
       a product only after the layer above has used this output as its input.
@@ -286,15 +284,12 @@ def _forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarr
         own = [key for key, rho in wanted.items()
                if rho is identity or _same_weights(layer, mapped[key])]
         return out, {key: out if n == 0 else out.copy() for n, key in enumerate(own)}
-    stacked = [key for key, l in mapped.items()
-               if type(layer) in _OUTPUT_AXIS and not _same_weights(layer, l)]
-    if not stacked:
+    shared = [key for key, l in mapped.items()
+              if hasattr(layer, "products") and not _same_weights(layer, l)]
+    if not shared:
         return layer.forward(a), {}
-    W = np.concatenate([layer.W] + [mapped[key].W for key in stacked],
-                       axis=_OUTPUT_AXIS[type(layer)])
-    b = np.concatenate([layer.b] + [np.zeros_like(layer.b)] * len(stacked))
-    blocks = np.split(layer.replace(W=W, b=b).forward(a), 1 + len(stacked), axis=1)
-    return blocks[0], dict(zip(stacked, blocks[1:]))
+    Wa, *products = layer.products(a, [layer.W] + [mapped[key].W for key in shared])
+    return _add(Wa, layer.forward(np.zeros_like(a[:1]))), dict(zip(shared, products))
 
 
 def _forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list, list, dict]:
