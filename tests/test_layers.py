@@ -129,6 +129,18 @@ def test_conv_backward_in_row_blocks_equals_one_block(case, rng, monkeypatch):
                                g.reshape(len(a), -1) @ M.T, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["Linear"] + [f"Conv2d {k}" for k in CONV_CASES])
+def test_products_of_several_weights_equal_separate_forward_passes(name, rng):
+    """layer.products(a, [W_1, W_2]) = the forward passes of the layer with W_1, W_2 and no
+    bias (what lrp's forward pass computes with one im2col)."""
+    layer, shape = all_layers(rng)[name]
+    a = rng.standard_normal(shape)
+    weights = [rng.standard_normal(layer.W.shape) for _ in range(2)]
+    zero = np.zeros_like(layer.b)
+    for got, W in zip(layer.products(a, weights), weights):
+        np.testing.assert_allclose(got, layer.replace(W=W, b=zero).forward(a), rtol=1e-12, atol=1e-12)
+
+
 def test_network_layers_are_flagged_linear_exactly_when_backward_ignores_a(rng):
     linear = {type(l).__name__ for l, _ in all_layers(rng).values() if l.linear}
     assert linear == {"Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Multiply"}
