@@ -129,6 +129,18 @@ def test_conv_backward_in_row_blocks_equals_one_block(case, rng, monkeypatch):
                                g.reshape(len(a), -1) @ M.T, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", list(CONV_CASES))
+def test_conv_forward_in_sample_blocks_equals_the_loop_oracle(case, rng, monkeypatch):
+    """Conv2d forms its im2col matrix a block of samples at a time; blocks of one sample
+    (a limit of one byte) give the explicit loop's result."""
+    c = CONV_CASES[case]
+    layer = make_conv(rng, c["kernel"], c["stride"], c["padding"], c["shape"][1])
+    a = rng.standard_normal((3,) + c["shape"][1:])
+    monkeypatch.setattr(layers, "_IM2COL_BYTES", 1)
+    np.testing.assert_allclose(layer.forward(a), conv_oracle(a, layer.W, layer.b, layer.stride, layer.padding),
+                               rtol=FORWARD_RTOL, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", ["Linear"] + [f"Conv2d {k}" for k in CONV_CASES])
 def test_products_of_several_weights_equal_separate_forward_passes(name, rng):
     """layer.products(a, [W_1, W_2]) = the forward passes of the layer with W_1, W_2 and no
