@@ -104,7 +104,7 @@ def _scatter_windows(blocks, shape, k, stride, pad) -> np.ndarray:
     ``blocks`` yields pairs ``(y0, block)``: ``block(i, j)`` returns the entries at kernel
     offset (i, j) of the windows of output rows y0, y0 + 1, ... in batch-last layout, an array
     (C, rows, Wo, N).  The result has the input's ``shape`` (N, C, H, W), with N taken from the
-    blocks (``a`` may be one sample broadcast over the batch).  Loops over the kh*kw kernel
+    blocks (the layer input may be one sample broadcast over the batch).  Loops over the kh*kw kernel
     offsets (and the row blocks) only.  The accumulation runs batch-last so that each addition
     moves contiguous runs of Wo*N numbers instead of rows of Wo: about twice as fast on MNIST
     sizes.
@@ -124,9 +124,10 @@ def _scatter_windows(blocks, shape, k, stride, pad) -> np.ndarray:
     return np.ascontiguousarray(out[:, ph:ph + H, pw:pw + W].transpose(3, 0, 1, 2))
 
 
-#: Conv2d.products forms the im2col matrix for blocks of samples of at most this size: glibc
-#: maps arrays above 32 MB freshly from the system at every allocation (page faults each
-#: time), smaller ones it reuses from its heap
+#: Conv2d.products forms the im2col matrix for blocks of samples of at most this size.  On
+#: Linux, glibc's malloc maps arrays above 32 MB (its largest dynamic mmap threshold) freshly
+#: from the system at every allocation, with page faults each time; smaller ones it can reuse
+#: from its heap
 _IM2COL_BYTES = 32 << 20
 
 #: Conv2d.backward forms the columns W^T g for this many bytes of output rows at a time, so
@@ -255,8 +256,9 @@ class Conv2d(Layer):
     stride, padding : int or (int, int)
 
     ``forward``: (N, C_in, H, W) -> (N, C_out, Ho, Wo), Ho = (H + 2 ph - kh) // sh + 1.
-    Implemented as im2col (a strided view of all windows) followed by one BLAS contraction;
-    ``backward`` is the transpose: a contraction with W, then the windows added back in place.
+    Implemented as im2col (the windows of a block of samples copied into a matrix) followed by
+    a BLAS product per sample; ``backward`` is the transpose: a product with W^T, then the
+    windows added back in place, a block of output rows at a time.
     """
 
     param_names = ("W", "b")
@@ -288,16 +290,17 @@ class Conv2d(Layer):
             _output_size(size, k, 1, p, "Conv2d")
         return _windows(a, self.kernel_size, self.stride, self.padding)
 
-    def _im2col(self, a) -> tuple[np.ndarray, tuple[int, int]]:
-        """The windows as one matrix per sample: (N, C*kh*kw, Ho*Wo), C-contiguous.
+    def _im2col(self, windows) -> np.ndarray:
+        """The windows (a view from ``_cols``) as one matrix per sample: (N, C*kh*kw, Ho*Wo),
+        C-contiguous.
 
-        Ordering the rows (c, i, j) and the columns (y, x) makes the convolution one batched
-        BLAS product per sample, W (C_out, C*kh*kw) @ cols, whose result is already (N, C_out,
+        Ordering the rows (c, i, j) and the columns (y, x) makes the convolution one BLAS
+        product per sample, W (C_out, C*kh*kw) @ cols, whose result is already (N, C_out,
         Ho, Wo) in memory: no transpose of the output is needed.
         """
-        cols = self._cols(a).transpose(0, 1, 4, 5, 2, 3)       # (N, C, kh, kw, Ho, Wo)
-        N, K, (Ho, Wo) = len(a), self.W[0].size, cols.shape[4:]
-        return np.ascontiguousarray(cols).reshape(N, K, Ho * Wo), (Ho, Wo)
+        N, C, Ho, Wo, kh, kw = windows.shape
+        cols = windows.transpose(0, 1, 4, 5, 2, 3)              # (N, C, kh, kw, Ho, Wo)
+        return np.ascontiguousarray(cols).reshape(N, C * kh * kw, Ho * Wo)
 
     def forward(self, a):
         z = self.products(a, [self.W])[0]
@@ -310,14 +313,15 @@ class Conv2d(Layer):
         sharing one im2col of ``a``.  One product per weight array rather than one with the
         arrays stacked: small products run on one thread, which measured as fast here and
         steadier when the second core is busy."""
-        windows = self._cols(a).transpose(0, 1, 4, 5, 2, 3)    # (N, C, kh, kw, Ho, Wo)
-        N, K, (Ho, Wo) = len(a), self.W[0].size, windows.shape[4:]
-        outs = [np.empty((N, len(W_t), Ho * Wo), dtype=np.result_type(a, W_t)) for W_t in weights]
+        windows = self._cols(a)                                  # (N, C, Ho, Wo, kh, kw)
+        N, _, Ho, Wo = windows.shape[:4]
+        outs = [np.empty((N, len(W_t), Ho * Wo), dtype=np.result_type(windows, W_t))
+                for W_t in weights]
         # the im2col matrix of a block of samples at a time, at most _IM2COL_BYTES: bounded
         # memory for any batch, and heap memory that glibc keeps between calls
-        step = max(1, _IM2COL_BYTES // (K * Ho * Wo * a.itemsize))
+        step = max(1, _IM2COL_BYTES // (self.W[0].size * Ho * Wo * windows.itemsize))
         for n in range(0, N, step):
-            cols = np.ascontiguousarray(windows[n:n + step]).reshape(-1, K, Ho * Wo)
+            cols = self._im2col(windows[n:n + step])
             for W_t, out in zip(weights, outs):
                 np.matmul(W_t.reshape(len(W_t), -1), cols, out=out[n:n + step])
         return [out.reshape(N, -1, Ho, Wo) for out in outs]
@@ -339,9 +343,9 @@ class Conv2d(Layer):
         return _scatter_windows(blocks(), a.shape, self.kernel_size, self.stride, self.padding)
 
     def parameter_gradients(self, a, grad_out):
-        cols, (Ho, Wo) = self._im2col(a)
+        cols = self._im2col(self._cols(a))
         N, C_out = grad_out.shape[:2]
-        dW = np.tensordot(grad_out.reshape(N, C_out, Ho * Wo), cols, axes=((0, 2), (0, 2)))
+        dW = np.tensordot(grad_out.reshape(N, C_out, -1), cols, axes=((0, 2), (0, 2)))
         return {"W": dW.reshape(self.W.shape), "b": grad_out.sum(axis=(0, 2, 3))}
 
 

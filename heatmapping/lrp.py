@@ -38,23 +38,34 @@ __all__ = ["propagate", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top
 
 
 def _into(ufunc, x, y):
-    """ufunc(x, y), written into ``y`` (a fresh array) when the shapes and dtype allow: fewer
-    new arrays make LRP faster on large batches (each new array costs page faults)."""
+    """ufunc(x, y), written into ``y`` when the shape and dtype allow.  ``y`` must be an array
+    that nobody needs any more (one just computed): fewer new arrays make LRP faster on large
+    batches (each new array costs memory traffic, and sometimes page faults)."""
     if _fits(y, x, y):
         return ufunc(x, y, out=y)
     return ufunc(x, y)
 
 
 def _fits(out, x, y) -> bool:
-    return np.shape(out) == np.broadcast_shapes(np.shape(x), np.shape(y)) and \
+    """Can ``out`` hold ufunc(x, y)?  Only a C-contiguous array of the result's shape and
+    dtype (not a view into a larger array, which the result would keep alive)."""
+    return isinstance(out, np.ndarray) and out.flags.c_contiguous and \
+        out.shape == np.broadcast_shapes(np.shape(x), np.shape(y)) and \
         np.result_type(x, y) == out.dtype
 
 
 def _add(x, y):
-    """x + y, written into whichever of the two fresh arrays can hold it."""
+    """x + y, written into whichever of the two can hold it; both must be arrays that nobody
+    needs any more."""
     if _fits(x, x, y):
         return np.add(x, y, out=x)
     return _into(np.add, x, y)
+
+
+def _bias_map(layer: Layer, a: np.ndarray) -> np.ndarray:
+    """The layer's output for a zero input of ``a``'s sample shape, (1, ...): its bias as a
+    map over the output units (a conv's b_k repeated over the positions)."""
+    return layer.forward(np.zeros((1,) + a.shape[1:], dtype=a.dtype))
 
 
 def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger: bool = False,
@@ -81,7 +92,8 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
     products : dict {(part index, term index): array}, optional
         Products rho_t(layer).forward(x_t) *without the bias* that are already known: ``lrp``
         computes those of the terms on the input ``a`` in its forward pass, together with the
-        layer output (:func:`_forward_with_products`).  ``propagate`` may overwrite them.
+        layer output (:func:`_forward_with_products`).  ``propagate`` takes them out of the
+        dict and may overwrite them.
 
     Returns
     -------
@@ -102,18 +114,18 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
             if z_t is None:
                 z_t = l.forward(term.input)
             elif t == 0 and part.bias is not None:
-                z_t = _add(z_t, l.forward(np.zeros_like(a[:1])))   # plus the bias map
-            z = z_t if z is None else _add(z, z_t)
-        s = _into(np.divide, R, stabilize(z, rule.eps))                        # Eq. (5)
+                z_t = _add(z_t, _bias_map(l, a))                 # the known product + b
+            z = z_t if z is None else _add(z, z_t)                 # z = sum_t z_t
+        s = _into(np.divide, R, stabilize(z, rule.eps))            # s = R / z     Eq. (5)
         inputs = [term.input for term in part.terms]
-        for c, x_t in zip(_backward_all(layers, inputs, s), inputs):          # Eq. (6)
-            contribution = _into(np.multiply, x_t, c)                          # Eq. (7)
+        for c, x_t in zip(_backward_all(layers, inputs, s), inputs):   # c_t   Eq. (6)
+            contribution = _into(np.multiply, x_t, c)                  # x_t c_t  Eq. (7)
             if part.coefficient != 1:
                 contribution *= part.coefficient
             R_in = contribution if R_in is None else _into(np.add, contribution, R_in)
         if ledger and part.bias is not None and "b" in layer.param_names:
             # the bias's share: s times the bias map (the modified layer on a zero input)
-            b_map = layers[0].forward(np.zeros((1,) + a.shape[1:], dtype=R_in.dtype))
+            b_map = _bias_map(layers[0], a)
             bias_absorbed += part.coefficient * (s * b_map).reshape(len(R), -1).sum(axis=1)
     if not ledger:
         return R_in
@@ -232,6 +244,7 @@ def _step(layer, a, R, rule, ledger: bool, known=(None, None)):
 
 
 #: the axis of the input units in the weights of the layers whose weights can be stacked
+#: (by exact type: other layers, subclasses included, take one backward pass per term)
 _INPUT_AXIS = {Linear: 0, Conv2d: 1}
 
 
@@ -265,9 +278,9 @@ def _forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarr
     * ``Linear`` and ``Conv2d``: the terms with modified weights (z+, alpha-beta), computed
       by ``layer.products`` with the layer's own W: one im2col of ``a`` serves the layer
       output and Eq. (4);
-    * layers without a bias (the pools): the terms whose rho leaves the weights as they are
-      (z+ on a sum pool), whose product is the layer output itself.  ``lrp`` overwrites such
-      a product only after the layer above has used this output as its input.
+    * layers without a bias (the pools): the first term whose rho leaves the weights as they
+      are (z+ on a sum pool), whose product is the layer output itself.  ``lrp`` overwrites
+      such a product only after the layer above has used this output as its input.
 
     A term with the layer's own weights on a layer with a bias (zB, LRP-epsilon) is not
     kept: W a next to W a + b would be one more activation-sized array held through the
@@ -283,13 +296,13 @@ def _forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarr
         out = layer.forward(a)
         own = [key for key, rho in wanted.items()
                if rho is identity or _same_weights(layer, mapped[key])]
-        return out, {key: out if n == 0 else out.copy() for n, key in enumerate(own)}
+        return out, ({own[0]: out} if own else {})
     shared = [key for key, l in mapped.items()
               if hasattr(layer, "products") and not _same_weights(layer, l)]
     if not shared:
         return layer.forward(a), {}
     Wa, *products = layer.products(a, [layer.W] + [mapped[key].W for key in shared])
-    return _add(Wa, layer.forward(np.zeros_like(a[:1]))), dict(zip(shared, products))
+    return _add(Wa, _bias_map(layer, a)), dict(zip(shared, products))
 
 
 def _forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list, list, dict]:

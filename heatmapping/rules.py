@@ -38,7 +38,10 @@ __all__ = ["Term", "Part", "Rule", "identity", "Epsilon", "AlphaBeta", "ZPlus", 
 
 class Term(NamedTuple):
     """One product x_t * rho(w) in a denominator: an input derived from ``a``, and a map of
-    the weights (applied to every weight array of the layer)."""
+    the weights (applied to every weight array of the layer).
+
+    A term on the layer input unchanged has ``input`` = ``a`` itself (the same object): by
+    this identity ``lrp`` recognises the products it can compute in its forward pass."""
     input: np.ndarray
     weight: Callable[[np.ndarray], np.ndarray]
 

@@ -24,7 +24,7 @@ from heatmapping import explain
 from heatmapping.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
 from heatmapping.lrp import lrp, propagate, top_relevance
 from heatmapping.network import Sequential
-from heatmapping.rules import AlphaBeta, Epsilon, Flat, WSquare, ZBox, ZPlus, z_floor
+from heatmapping.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus, z_floor
 from test_explain import figure6_network
 
 #: relative tolerance of conservation in float64: |sum R_in - sum R_out| <= rtol * scale, with
@@ -58,7 +58,8 @@ def networks(draw, bias=("zero", "negative")):
                           stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, 1))), ReLU()]
         conv_out = Sequential(layers).forward(np.zeros((1, *shape))).shape
         if min(conv_out[2:]) >= 2 and draw(st.booleans()):
-            layers.append(SumPool2d(2, 1))
+            # overlapping windows, or tiling ones (np.repeat backward, borders left out)
+            layers.append(SumPool2d(2, draw(st.sampled_from([1, 2]))))
         layers.append(Flatten())
         width = int(np.prod(Sequential(layers).forward(np.zeros((1, *shape))).shape[1:]))
     layers.append(Linear(rng.standard_normal((width, 3)), b(3)))
@@ -187,14 +188,21 @@ def lrp_layer_by_layer(net, x, rules, target):
     return R
 
 
-@given(data=st.data(), net=networks(bias=("zero", "negative", "positive")))
-def test_products_shared_with_the_forward_pass_change_nothing(data, net):
+@given(data=st.data(), net=networks(bias=("zero", "negative", "positive")),
+       n=st.integers(1, 3), per_pixel=st.booleans())
+def test_products_shared_with_the_forward_pass_change_nothing(data, net, n, per_pixel):
     """lrp computes the products of Eq. (4) on a layer's input together with the layer output
-    (weights stacked); the relevance equals the step-by-step computation to rounding."""
-    x = data.draw(inputs(net))
+    (one im2col for several weights), and runs the backward passes of a rule's terms as one;
+    the relevance equals the step-by-step computation to rounding."""
+    x = data.draw(inputs(net, n=n))
     linear = [i for i, l in enumerate(net.layers) if l.linear]
-    for above in (ZPlus(), AlphaBeta(alpha=2.0, beta=1.0), Epsilon(0.0), Epsilon(0.1)):
-        rules = {i: (ZBox(-1.0, 1.0) if i == linear[0] else above) for i in linear}
+    low = -np.linspace(0.5, 1.0, int(np.prod(net.input_shape))).reshape(net.input_shape) \
+        if per_pixel else -1.0
+    first = ZBox(low, 1.0)
+    x = np.maximum(x, low)
+    for above in (ZPlus(), AlphaBeta(alpha=2.0, beta=1.0), AlphaBeta(alpha=2.0, beta=1.0, bias="split"),
+                  Epsilon(0.0), Epsilon(0.1), Gamma(0.25)):
+        rules = {i: (first if i == linear[0] else above) for i in linear}
         R_top = np.abs(net.forward(x))
         R = lrp(net, x, target=R_top, rules=rules)
         expected = lrp_layer_by_layer(net, x, rules, R_top)
