@@ -73,12 +73,10 @@ def lrp_oracle(rule_name, a, W, b, R, **p):
 
 def conv_oracle(a, W, b, stride, padding):
     """z[n,o,y,x] = sum_{c,i,j} a_pad[n, c, y*sh+i, x*sw+j] W[o,c,i,j] + b[o], by loops."""
-    (sh, sw), (ph, pw) = stride, padding
-    N, C, H, Wd = a.shape
+    N, C = a.shape[:2]
     O, _, kh, kw = W.shape
-    a_pad = np.zeros((N, C, H + 2 * ph, Wd + 2 * pw))
-    a_pad[:, :, ph:ph + H, pw:pw + Wd] = a
-    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (Wd + 2 * pw - kw) // sw + 1
+    sh, sw = stride
+    a_pad, (Ho, Wo) = _padded(a, (kh, kw), stride, padding, 0.0)
     z = np.zeros((N, O, Ho, Wo))
     for n in range(N):
         for o in range(O):
@@ -93,13 +91,20 @@ def conv_oracle(a, W, b, stride, padding):
     return z
 
 
-def pool_oracle(a, window, stride, padding, reduce, fill):
-    """Apply ``reduce`` to each window's list of values, by loops over every output pixel."""
+def _padded(a, window, stride, padding, fill):
+    """``a`` padded by ``padding`` with ``fill``, and the output size (Ho, Wo) of the windows."""
     (kh, kw), (sh, sw), (ph, pw) = window, stride, padding
     N, C, H, W = a.shape
     a_pad = np.full((N, C, H + 2 * ph, W + 2 * pw), fill)
     a_pad[:, :, ph:ph + H, pw:pw + W] = a
-    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    return a_pad, ((H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
+
+
+def pool_oracle(a, window, stride, padding, reduce, fill):
+    """Apply ``reduce`` to each window's list of values, by loops over every output pixel."""
+    N, C = a.shape[:2]
+    (kh, kw), (sh, sw) = window, stride
+    a_pad, (Ho, Wo) = _padded(a, window, stride, padding, fill)
     out = np.zeros((N, C, Ho, Wo))
     for n in range(N):
         for c in range(C):
