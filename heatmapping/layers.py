@@ -304,7 +304,8 @@ class Conv2d(Layer):
 
     def forward(self, a):
         z = self.products(a, [self.W])[0]
-        z += self.b[:, None, None]                                   # in place: no extra copy
+        if self.b.any():             # the modified layers of most LRP rules have a zero bias
+            z += self.b[:, None, None]                               # in place: no extra copy
         return z
 
     def products(self, a, weights) -> list[np.ndarray]:

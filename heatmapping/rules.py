@@ -157,7 +157,7 @@ class AlphaBeta(Rule):
         split = self.bias == "split"
         # after a ReLU a^- = 0, and the a^- terms would only add zeros: leave them out (and
         # a^+ is a itself, whose products lrp's forward pass can share)
-        signed = bool(np.any(a < 0))
+        signed = bool(a.min() < 0) if a.size else False
         a_pos, a_neg = (np.maximum(a, 0), np.minimum(a, 0)) if signed else (a, None)
         plus = (Term(a_pos, _positive),) + ((Term(a_neg, _negative),) if signed else ())
         minus = (Term(a_pos, _negative),) + ((Term(a_neg, _positive),) if signed else ())
@@ -178,7 +178,7 @@ class ZPlus(Rule):
     """
 
     def parts(self, a):
-        if np.any(a < 0):
+        if a.size and a.min() < 0:
             raise ValueError("ZPlus: the z+ rule expects non-negative (ReLU) activations; "
                              "use ZBox for pixel inputs or AlphaBeta for signed inputs")
         return (Part(1.0, (Term(a, _positive),), None),)
