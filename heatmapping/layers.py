@@ -87,10 +87,16 @@ def _windows(a: np.ndarray, k, stride, pad, fill: float = 0.0) -> np.ndarray:
     ``a`` (N, C, H, W) -> (N, C, Ho, Wo, kh, kw), where ``[:, :, i, j]`` is the window whose
     top-left corner is at ``(i*sh - ph, j*sw - pw)`` of the unpadded input.
     """
-    (kh, kw), (sh, sw), (ph, pw) = k, stride, pad
-    if ph or pw:
-        a = np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    return sliding_window_view(a, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    (kh, kw), (sh, sw) = k, stride
+    return sliding_window_view(_padded(a, pad, fill), (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+
+
+def _padded(a: np.ndarray, pad, fill: float = 0.0) -> np.ndarray:
+    """Images (N, C, H, W) with ``pad`` = (ph, pw) rows and columns of ``fill`` on each side."""
+    ph, pw = pad
+    if not (ph or pw):
+        return a
+    return np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
 
 
 def _batch_last(a: np.ndarray) -> np.ndarray:
@@ -401,8 +407,7 @@ class SumPool2d(_Pool2d):
         (kh, kw), (sh, sw), (ph, pw) = self.window, self.stride, self.padding
         Ho, Wo = (_output_size(size, k, s, p, "SumPool2d")
                   for size, k, s, p in zip(a.shape[2:], self.window, self.stride, self.padding))
-        if ph or pw:
-            a = np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        a = _padded(a, (ph, pw))
         # the window sum is separable: sum the kw columns of every row, then the kh rows,
         # kh + kw strided additions instead of kh * kw
         rows = a[..., 0:sw * Wo:sw].copy()
