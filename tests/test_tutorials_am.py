@@ -32,12 +32,18 @@ def test_figure2_every_prototype_is_certain_and_only_expert_and_decoder_look_lik
                              out, re.M))
     assert len(minima) == 3 and all(float(p) >= 0.9 for p in minima.values()), out
     means = {(name, measure): float(mean) for name, measure, mean in re.findall(
-        r"^(simple AM|AM \+ expert|AM \+ decoder)\s+(expert free energy|decoder recon\. error)"
-        r"(?:\s+\d+){10}\s+([\d.]+)$", out, re.M)}
-    assert len(means) == 6, out
+        r"^(simple AM|AM \+ expert|AM \+ decoder)\s+"
+        r"(expert free energy|decoder recon\. error|mid-gray pixels)(?:\s+\d+){10}\s+([\d.]+)$",
+        out, re.M)}
+    assert len(means) == 9, out
     for measure in ("expert free energy", "decoder recon. error"):
         assert means["simple AM", measure] < means["AM + expert", measure], out
         assert means["simple AM", measure] < means["AM + decoder", measure], out
+    gray = dict(re.findall(r"(simple AM|AM \+ expert|AM \+ decoder) ([\d.]+)", re.search(
+        r"^share of mid-gray pixels: .*$", out, re.M).group(0)))
+    assert float(gray["simple AM"]) > float(gray["AM + expert"]) > float(gray["AM + decoder"]), out
+    moved = float(re.search(r"moves them by only ([\d.]+)", out).group(1))
+    assert moved < 1.0, out
 
 
 def test_localized_am_approaches_x0_monotonically(tmp_path):
