@@ -28,8 +28,10 @@ real ones are used alike:
 
 * an expert has ``log_density(x)`` (N,) and ``log_density_gradient(x)`` (N, D) on flattened
   inputs x (N, D), up to an additive constant (``rbm.GaussianRBM``);
-* a decoder has ``decode(z)`` (N, D) and ``decode_gradient(z, grad_out)`` (N, d), the
-  gradient of sum(decode(z) * grad_out) with respect to z (``decoder.VAE``).
+* a decoder has ``n_latent`` (the code size d), ``decode(z)`` (N, D) and
+  ``decode_gradient(z, grad_out)`` (N, d), the gradient of sum(decode(z) * grad_out) with
+  respect to z (``decoder.VAE``); :func:`local_prototypes` in code space also needs
+  ``encode(x)`` (N, d).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def _squared_norm(d: np.ndarray) -> np.ndarray:
 
 
 def _check_weight(value, name: str) -> float:
-    if not (np.isscalar(value) and np.isfinite(value) and value >= 0):
+    if not (np.ndim(value) == 0 and np.isreal(value) and np.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -112,8 +114,14 @@ def class_score(net: Sequential, x: np.ndarray, classes, *,
     A = net.activations(x)
     logits = A[-1]
     n, C = logits.shape
-    classes = np.broadcast_to(np.asarray(classes), (n,))
-    if not np.issubdtype(classes.dtype, np.integer) or np.any((classes < 0) | (classes >= C)):
+    classes = np.asarray(classes)
+    if not np.issubdtype(classes.dtype, np.integer):
+        raise ValueError(f"classes must be integer class indices, got dtype {classes.dtype}")
+    if classes.ndim > 1 or classes.size not in (1, n):
+        raise ValueError(f"classes must be one index or one per sample ({n}), "
+                         f"got shape {classes.shape}")
+    classes = np.broadcast_to(classes.reshape(-1), (n,))
+    if np.any((classes < 0) | (classes >= C)):
         raise ValueError(f"class index out of range: the classifier has {C} classes "
                          f"(0..{C - 1}), got {np.unique(classes).tolist()}")
     onehot = np.eye(C)[classes]                                  # (N, C)
@@ -148,7 +156,8 @@ def ascend(objective: Objective, x0: np.ndarray, *, steps: int = 200, step_size:
         alpha_0, > 0.
     box : (low, high) or None
     verbose : bool
-        Print the objective (mean, min over the batch) ten times during the ascent.
+        Print the objective (mean, min over the batch) every ``steps // 10`` steps and at
+        the end.
 
     Returns
     -------
@@ -322,8 +331,8 @@ def code_space_am(net: Sequential, classes, decoder, *, z0=None, lam: float = 0.
     lam, eta = _check_weight(lam, "lam"), _check_weight(eta, "eta")
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-    if not (hasattr(decoder, "decode") and hasattr(decoder, "decode_gradient")):
-        raise TypeError("decoder must have decode(z) and decode_gradient(z, grad_out)")
+    if not all(hasattr(decoder, name) for name in ("n_latent", "decode", "decode_gradient")):
+        raise TypeError("decoder must have n_latent, decode(z) and decode_gradient(z, grad_out)")
     d = int(decoder.n_latent)
     z_center = np.zeros((K, d)) if z_center is None else _batch(z_center, (d,), K, "z_center")
     z0 = z_center if z0 is None else _batch(z0, (d,), K, "z0")
@@ -362,10 +371,13 @@ def cluster_starts(X: np.ndarray, n_clusters: int, *, rng: np.random.Generator) 
     is what lets AM find several local prototypes instead of one global one.
     """
     X = np.asarray(X, dtype=np.float64)
-    if not 1 <= n_clusters <= len(X):
-        raise ValueError(f"n_clusters must be between 1 and the number of samples {len(X)}, "
-                         f"got {n_clusters}")
-    centres, _ = kmeans2(X.reshape(len(X), -1), int(n_clusters), minit="++", seed=rng)
+    flat = X.reshape(len(X), -1)
+    distinct = len(np.unique(flat, axis=0))
+    if int(n_clusters) != n_clusters or not 1 <= n_clusters <= distinct:
+        raise ValueError(f"n_clusters must be an integer between 1 and the number of distinct "
+                         f"samples {distinct}, got {n_clusters!r}")
+    # missing="raise": an emptied cluster would otherwise come back as a duplicate start
+    centres, _ = kmeans2(flat, int(n_clusters), minit="++", seed=rng, missing="raise")
     return centres.reshape(int(n_clusters), *X.shape[1:])
 
 
@@ -374,16 +386,25 @@ def local_prototypes(net: Sequential, c: int, X_class: np.ndarray, *, n_prototyp
     """Several local prototypes of class ``c`` (Sec. 3.4), one per cluster of its data.
 
     The class's samples ``X_class`` (N, *input_shape) are clustered by k-means; each cluster
-    centre is the start and the regulariser centre (x_bar, or z_bar in code space) of one AM
-    run, so each prototype stays in its own region instead of all converging to the same
-    global optimum.  With a ``decoder`` (which then also needs ``encode(x)`` (N, d)), the
-    clustering and the runs are in code space.
+    centre is the start of one AM run and, unless ``am_options`` say otherwise, its regulariser
+    centre (x_bar, or z_bar in code space).  The centre only pulls if ``lam > 0``; with
+    ``lam = 0`` the prototypes stay apart because each ascent starts in its own region (and an
+    expert or a decoder keeps it near the data there).  With a ``decoder`` (which then also
+    needs ``encode(x)`` (N, d)), the clustering and the runs are in code space.
 
-    ``am_options`` go to :func:`activation_maximization` (or :func:`code_space_am`).
+    ``am_options`` go to :func:`activation_maximization` (or :func:`code_space_am`), except
+    the starts ``x0`` / ``z0``, which are the cluster centres.
     Returns the ``n_prototypes`` prototypes together.
     """
     X_class = np.asarray(X_class, dtype=np.float64)
-    classes = np.full(int(n_prototypes), int(c))
+    c = _classes(c)
+    if len(c) != 1:
+        raise ValueError(f"local_prototypes: c must be one class index, got {c.tolist()}")
+    for name in ("x0", "z0"):
+        if name in am_options:
+            raise TypeError(f"local_prototypes: the starts are the cluster centres; "
+                            f"{name} cannot be given")
+    classes = np.full(int(n_prototypes), c[0])
     if decoder is None:
         starts = cluster_starts(X_class, n_prototypes, rng=rng)
         am_options.setdefault("center", starts)

@@ -192,9 +192,14 @@ class VAE:
         dg/dl = (1 - g^2) / 2 (tanh's derivative), then back through the decoder's layers.
         """
         z = self._check(z, self.n_latent, "decode_gradient")
+        grad_out = np.asarray(grad_out, dtype=np.float64)
+        if grad_out.shape != (len(z), self.n_pixels):
+            raise ValueError(f"VAE.decode_gradient: grad_out must have shape "
+                             f"({len(z)}, {self.n_pixels}), one row per code, "
+                             f"got shape {grad_out.shape}")
         A = self.decoder_.activations(z)
         g = np.tanh(0.5 * A[-1])
-        return self.decoder_.backward(A, np.asarray(grad_out) * 0.5 * (1.0 - g * g))[0]
+        return self.decoder_.backward(A, grad_out * 0.5 * (1.0 - g * g))[0]
 
     def sample(self, n: int, *, rng: np.random.Generator) -> np.ndarray:
         """n digits g(z), z ~ N(0, I): (n, D) pixels in [-1, 1]."""

@@ -167,9 +167,15 @@ class GaussianRBM:
         for name in ("learning_rate", "min_scale"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"GaussianRBM: {name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("weight_decay", "momentum", "initial_momentum"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"GaussianRBM: {name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"GaussianRBM: weight_decay must be >= 0, got {self.weight_decay!r}")
+        for name in ("momentum", "initial_momentum"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"GaussianRBM: {name} must be in [0, 1), "
+                                 f"got {getattr(self, name)!r}")
+        if int(self.momentum_switch) != self.momentum_switch or self.momentum_switch < 0:
+            raise ValueError(f"GaussianRBM: momentum_switch must be an integer >= 0, "
+                             f"got {self.momentum_switch!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"GaussianRBM: dtype must be 'float32' or 'float64', "
                              f"got {self.dtype!r}")

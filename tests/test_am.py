@@ -177,6 +177,22 @@ def test_code_space_am_pulls_the_gradient_back_through_the_decoder():
     np.testing.assert_allclose(result.x, decoder.decode(z_star), atol=OPTIMUM_ATOL)
 
 
+def test_localized_code_space_am_reaches_its_closed_form():
+    """g(z) = z A + c: max_z w_c^T g(z) - lam ||z - z_bar||^2 - eta ||g(z) - x0||^2 is concave
+    quadratic; setting its gradient A w_c - 2 lam (z - z_bar) - 2 eta A (g(z) - x0) to 0 gives
+    (lam I + eta A A^T) z* = lam z_bar + A w_c / 2 + eta A (x0 - c)."""
+    rng = np.random.default_rng(3)
+    decoder = LinearDecoder(rng.normal(0, 0.5, (2, 3)), rng.normal(0, 0.1, 3))
+    z_bar, x_ref, lam, eta = np.array([0.3, -0.3]), rng.normal(0, 0.5, (2, 3)), 0.5, 2.0
+    result = am.code_space_am(linear_net(W), [0, 1], decoder, lam=lam, z_center=z_bar, eta=eta,
+                              x_ref=x_ref, output="logit", steps=600, step_size=0.2)
+    A = decoder.A
+    lhs = lam * np.eye(2) + eta * A @ A.T
+    rhs = lam * z_bar + (A @ W).T / 2 + eta * (x_ref - decoder.c) @ A.T       # (2 classes, 2)
+    z_star = np.linalg.solve(lhs, rhs.T).T
+    np.testing.assert_allclose(result.z, z_star, atol=OPTIMUM_ATOL)
+
+
 def test_box_projection_keeps_prototypes_in_the_pixel_range():
     result = am.activation_maximization(linear_net(10 * W), [0, 1], output="logit", steps=50)
     assert result.x.min() >= -1 and result.x.max() <= 1
@@ -270,6 +286,39 @@ def test_activation_maximization_refuses_bad_input(kwargs, match):
         am.activation_maximization(linear_net(W), **kwargs)
 
 
+def test_class_score_refuses_classes_that_do_not_fit_the_batch():
+    x = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"one index or one per sample \(3\), got shape \(2,\)"):
+        am.class_score(linear_net(W), x, [0, 1])
+    with pytest.raises(ValueError, match="classes must be integer class indices, got dtype float64"):
+        am.class_score(linear_net(W), x, 0.0)
+
+
+def test_weights_may_be_zero_dimensional_arrays():
+    a = am.activation_maximization(linear_net(W), 0, lam=np.array(0.5), steps=5)
+    b = am.activation_maximization(linear_net(W), 0, lam=0.5, steps=5)
+    np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_local_prototypes_refuse_a_bad_class_or_their_own_starts():
+    blobs = np.random.default_rng(0).normal(0, 1, (10, 3))
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="classes must be an int"):
+        am.local_prototypes(linear_net(W), 1.7, blobs, n_prototypes=2, rng=rng)
+    with pytest.raises(ValueError, match="c must be one class index"):
+        am.local_prototypes(linear_net(W), [0, 1], blobs, n_prototypes=2, rng=rng)
+    with pytest.raises(TypeError, match="x0 cannot be given"):
+        am.local_prototypes(linear_net(W), 1, blobs, n_prototypes=2, rng=rng, x0=blobs[0])
+
+
+def test_cluster_starts_need_as_many_distinct_samples_as_clusters():
+    repeated = np.repeat(np.eye(3)[:2], 5, axis=0)                  # 10 samples, 2 distinct
+    rng = np.random.default_rng(0)
+    assert am.cluster_starts(repeated, 2, rng=rng).shape == (2, 3)
+    with pytest.raises(ValueError, match="number of distinct samples 2, got 3"):
+        am.cluster_starts(repeated, 3, rng=rng)
+
+
 def test_decoder_whose_output_does_not_fit_the_classifier_is_refused():
     decoder = LinearDecoder(np.eye(2, 4), np.zeros(4))
     with pytest.raises(ValueError, match=r"decoder's output size 4 does not match the "
@@ -277,7 +326,7 @@ def test_decoder_whose_output_does_not_fit_the_classifier_is_refused():
         am.code_space_am(linear_net(W), 0, decoder)
     with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
         am.code_space_am(linear_net(W), 0, LinearDecoder(np.eye(2, 3), np.zeros(3)), lam=-1)
-    with pytest.raises(TypeError, match="decoder must have decode"):
+    with pytest.raises(TypeError, match="decoder must have n_latent, decode"):
         am.code_space_am(linear_net(W), 0, object())
 
 

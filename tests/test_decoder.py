@@ -112,6 +112,16 @@ def test_bad_hyper_parameters_are_refused(bad, match):
         VAE(**bad).fit(np.zeros((4, 3)))
 
 
+def test_progress_is_one_line_per_epoch_with_the_held_out_error(capsys):
+    x = np.tanh(np.random.default_rng(0).normal(0, 1, (6, 5)))
+    vae = VAE(n_latent=2, n_hidden=4, n_epochs=3, batch_size=3, verbose=True).fit(x, X_val=x[:2])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3, lines
+    for epoch, (line, record) in enumerate(zip(lines, vae.history_), start=1):
+        assert line.startswith(f"VAE epoch {epoch:3d}/3"), line
+        assert f"reconstruction error (pixel MSE) {record['val_error']:.4f}" in line, line
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match=r"pixels must be in \[-1, 1\]"):
         VAE(n_epochs=1).fit(np.full((4, 3), 255.0))
@@ -122,6 +132,8 @@ def test_bad_input_is_refused():
         vae.decode(np.zeros((1, 3)))
     with pytest.raises(ValueError, match=r"expected shape \(N, 5\)"):
         vae.encode(np.zeros((1, 4)))
+    with pytest.raises(ValueError, match=r"grad_out must have shape \(3, 5\), one row per code"):
+        vae.decode_gradient(np.zeros((3, 2)), np.ones((1, 5)))
 
 
 def test_save_and_load_round_trip_gives_the_same_model_and_bytes(tmp_path):

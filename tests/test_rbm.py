@@ -161,11 +161,13 @@ def exact_mean_log_likelihood(rbm, x):
     return float(np.mean(rbm.log_density(x)) - rbm.exact_log_partition())
 
 
-def test_cd_training_raises_the_exact_likelihood_of_held_out_data():
+@pytest.mark.parametrize("k", [1, 3], ids=["CD-1", "CD-3"])
+def test_cd_training_raises_the_exact_likelihood_of_held_out_data(k):
     rng = np.random.default_rng(0)
     x, x_val = two_blob_data(400, rng), two_blob_data(200, rng)
-    short = GaussianRBM(n_hidden=4, n_epochs=1, learning_rate=1e-2, batch_size=20).fit(x)
-    long = GaussianRBM(n_hidden=4, n_epochs=30, learning_rate=1e-2, batch_size=20).fit(x, X_val=x_val)
+    options = dict(n_hidden=4, learning_rate=1e-2, batch_size=20, cd_steps=k)
+    short = GaussianRBM(n_epochs=1, **options).fit(x)
+    long = GaussianRBM(n_epochs=30, **options).fit(x, X_val=x_val)
     before, after = exact_mean_log_likelihood(short, x_val), exact_mean_log_likelihood(long, x_val)
     assert after > before + 0.5, f"held-out log-likelihood {before:.3f} -> {after:.3f}: no learning"
     errors = [r["val_error"] for r in long.history_]
@@ -198,7 +200,10 @@ def test_standardisation_floors_constant_pixels():
     (dict(learning_rate=-1.0), "learning_rate must be > 0"),
     (dict(weight_decay=-1e-3), "weight_decay must be >= 0"),
     (dict(cd_steps=1.5), "cd_steps must be a positive integer"),
-], ids=["no-hidden", "negative-lr", "negative-decay", "fractional-k"])
+    (dict(momentum=1.0), r"momentum must be in \[0, 1\)"),
+    (dict(momentum_switch=-1), "momentum_switch must be an integer >= 0"),
+], ids=["no-hidden", "negative-lr", "negative-decay", "fractional-k", "momentum-1",
+        "negative-switch"])
 def test_bad_hyper_parameters_are_refused_by_fit(bad, match):
     with pytest.raises(ValueError, match=match):
         GaussianRBM(**bad).fit(two_blob_data(10, np.random.default_rng(0)))
@@ -285,3 +290,14 @@ def test_shipped_rbm_has_the_recipe_and_its_recorded_held_out_error():
     cells = [cell.strip() for cell in readme_row("rbm.npz").split("|")]
     assert error == pytest.approx(float(cells[4]), abs=5e-6), "data/README.md reports another error"
     assert int(cells[5].replace(",", "")) == (DATA / "rbm.npz").stat().st_size
+
+
+def test_progress_is_one_line_per_epoch_with_the_held_out_error(capsys):
+    rng = np.random.default_rng(0)
+    rbm = GaussianRBM(n_hidden=3, n_epochs=3, batch_size=10, verbose=True).fit(
+        two_blob_data(20, rng), X_val=two_blob_data(10, rng))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3, lines
+    for epoch, (line, record) in enumerate(zip(lines, rbm.history_), start=1):
+        assert line.startswith(f"RBM epoch {epoch:3d}/3"), line
+        assert f"{record['val_error']:.4f}" in line, (line, record)

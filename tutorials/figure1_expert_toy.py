@@ -12,8 +12,8 @@ log-softmax gives exactly p(w_1 | x).  It is interpreted by activation maximizat
 
 with four choices of the expert p(x), the cases (a)-(d) of the paper's cartoon:
 
-  (a) none (a tiny l2 term only): the prototype runs to where the classifier is most sure,
-      the edge of the input box: artificial;
+  (a) none (no regulariser either): the prototype runs to where the classifier is most
+      sure, the edge of the input box: artificial;
   (b) underfitted, an expert that only knows the range of the data (a flat density over
       its central 98%, like an image expert that only knows natural colours): the prototype
       stays in that range but goes to its edge: natural looking but unlikely;
