@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from heatmapping import explain
+from heatmapping.models import max_network
 from heatmapping.canonize import merge_batchnorm
 from heatmapping.deep_taylor import root_point, taylor_terms
 from heatmapping.layers import (BatchNorm, Conv2d, Flatten, Linear, LpPool2d, MaxPool2d, ReLU,
@@ -20,12 +21,9 @@ EXACT = dict(rtol=1e-12, atol=1e-12)
 
 
 def figure6_network():
-    """f(x) = max(0, .5 max(0, x1 - x2) + .5 max(0, x2 - x1) + .5 max(0, x1 + x2)) = max(x1, x2)
-    on the positive quadrant (Sec. 7.1)."""
-    return Sequential([
-        Linear(np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0]]), np.zeros(3)), ReLU(),
-        Linear(np.array([[0.5], [0.5], [0.5]]), np.zeros(1)), ReLU(),
-    ], input_shape=(2,))
+    """The network of Figure 6 as shipped (``models.max_network``), checked against its
+    formula by ``test_figure6_network_computes_the_max``."""
+    return max_network()
 
 
 def small_cnn(rng, bias=True):
@@ -38,6 +36,13 @@ def small_cnn(rng, bias=True):
 
 
 # --------------------------------------------------------------------------------------------
+def test_figure6_network_computes_the_max():
+    """f(x) = max(0, .5 max(0, x1 - x2) + .5 max(0, x2 - x1) + .5 max(0, x1 + x2)) = max(x1, x2)
+    on the positive quadrant (Sec. 7.1)."""
+    x = np.random.default_rng(0).uniform(0, 3, (200, 2))
+    np.testing.assert_allclose(figure6_network().forward(x)[:, 0], x.max(axis=1), **EXACT)
+
+
 def test_figure6_zplus_lrp_worked_example():
     # x = (0.7, 0.3): hidden (x1-x2, x2-x1, x1+x2) = (0.4, 0, 1.0), f = .5*0.4 + .5*1.0 = 0.7.
     # Top layer, z+: R_h = (0.2, 0, 0.5).  First layer, z+: h1 gives all of its 0.2 to x1

@@ -68,9 +68,18 @@ ax.legend(fontsize=6)
 fig.tight_layout()
 print(f"saved {render.save_figure(fig, args.out_dir / 'figure7_translation.png')}")
 
-# %% Continuity along the path (Sec. 7.1)
-print(f"\n{'method':>16}  continuity along the path")
+# %% Continuity along the path (Sec. 7.1).  The methods' relevances have different units (squared
+# gradients for sensitivity), so the constant is also shown relative to the mean ||R||_1 along
+# the path: how much of a typical heatmap changes per unit of input change.
+print(f"\n{'method':>16}  {'continuity':>10}  {'relative to mean ||R||_1':>24}")
+continuity = {}
 for name, fn in METHODS.items():
-    print(f"{name:>16}  {metrics.continuity_along_path(fn, path):.3f}")
-print("Deep-Taylor LRP varies least from one position to the next: its relevance moves with\n"
-      "the digit, while the gradient methods react to every change of ReLU activation pattern.")
+    raw = metrics.continuity_along_path(fn, path)
+    size = np.abs(fn(path)).reshape(len(path), -1).sum(axis=1).mean()
+    continuity[name] = (raw, raw / size)
+    print(f"{name:>16}  {raw:10.3f}  {raw / size:24.4f}")
+for k, measure in enumerate(("continuity", "relative continuity")):
+    best = min(continuity, key=lambda name: continuity[name][k])
+    print(f"lowest {measure}: {best}")
+print("(a method that varies least moves its relevance with the digit; the gradient methods react "
+      "to every change of the ReLU activation pattern)")
