@@ -412,9 +412,11 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
         divide the image (see :func:`patch_grid`); (1,) on (N, D) removes single features.
     removal, mean, bounds, sigma, rng : how removed pixels are replaced, see :func:`removal_fill`
     explain_fn : callable ``explain_fn(x, target=c) -> R``; needed if R is None or ``recompute``
-    recompute : False: the order is fixed by the first heatmap (ties: lower patch index
-        first).  True: the heatmap is recomputed on x_k after each removal and the most
-        relevant remaining patch is removed next.
+    recompute : True is the paper's procedure (Sec. 7.2, Figure 8): the heatmap is recomputed
+        on x_k after each removal and the most relevant remaining patch is removed next.
+        False, the default, is the cheaper shortcut of one heatmap per sample: the order is
+        fixed by the first heatmap (ties: lower patch index first).  The two can rank
+        methods differently (tutorials/figure8_pixel_flipping.py measures it).
     keep : steps k whose images x_k to return in ``images``
     progress : print a line to stderr about every tenth of the steps
 

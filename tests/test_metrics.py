@@ -14,6 +14,7 @@ Oracles:
 
 import functools
 import itertools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -403,6 +404,16 @@ def test_figure8_tutorial_runs_from_another_directory_and_prints_the_table(tmp_p
     done = subprocess.run([sys.executable, str(TUTORIAL), "--n", "16", "--out-dir", str(tmp_path)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "AUC" in done.stdout and "deep Taylor" in done.stdout
+    table = done.stdout[done.stdout.index("AUC of the pixel-flipping curve"):]
+    columns = ("black", "black, fixed order", "mean", "uniform", "blur", "inpaint")
+    assert all(f"{column} (16)" in table.splitlines()[1] for column in columns), table
+    auc = {line.split()[0]: [float(v) for v in line.split()[-6:]]
+           for line in table.splitlines()[2:8]}
+    # a random order is the baseline: under black removal, every explanation beats it
+    for order in (0, 1):
+        assert max(v[order] for name, v in auc.items() if name != "random") < auc["random"][order]
+    verdicts = re.findall(r"^  (black|black, fixed order|mean|uniform|blur|inpaint)\s+vs sensitivity: "
+                          r"(?:yes|no clear difference|NO, the reverse)", done.stdout, re.M)
+    assert verdicts == list(columns), done.stdout
     assert (tmp_path / "figure8_curves.png").stat().st_size > 1000
     assert (tmp_path / "figure8_examples.png").stat().st_size > 1000
