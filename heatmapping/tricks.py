@@ -8,6 +8,8 @@ one large batch (all translated copies, all windows), not in a loop.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Callable, Mapping
 
 import numpy as np
@@ -179,7 +181,9 @@ def select_rules(net: Sequential, x: np.ndarray, candidates: Mapping[str, object
     Each candidate (a preset name, a rule or a mapping {layer: rule}) explains the batch;
     the one whose heatmaps make f drop fastest (the lowest mean AUC of the pixel-flipping
     curve, Sec. 7.2) wins.  ``flipping`` goes to ``heatmapping.metrics.pixel_flipping``
-    (patch size, removal strategy).  Returns the best name and every candidate's mean AUC.
+    (patch size, removal strategy, ``recompute=True`` for the paper's procedure, which
+    re-explains with the candidate after every removal).  Returns the best name and every
+    candidate's mean AUC.
     """
     if not candidates:
         raise ValueError("select_rules: no candidates given")
@@ -188,6 +192,8 @@ def select_rules(net: Sequential, x: np.ndarray, candidates: Mapping[str, object
         target = net.forward(x).argmax(axis=1)
     scores = {}
     for name, rules in candidates.items():
-        R = explain.lrp(net, x, target=target, rules=rules)
-        scores[name] = float(np.mean(metrics.pixel_flipping(net, x, R, target=target, **flipping).auc))
+        explain_fn = functools.partial(explain.lrp, net, rules=rules)
+        result = metrics.pixel_flipping(net, x, explain_fn(x, target=target), target=target,
+                                        explain_fn=explain_fn, **flipping)
+        scores[name] = float(np.mean(result.auc))
     return min(scores, key=scores.get), scores

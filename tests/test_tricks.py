@@ -1,6 +1,8 @@
 """Tricks of Sec. 6.4-6.6: translation trick, sliding window (and the direct approach),
 relevant pattern."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -156,5 +158,10 @@ def test_select_rules_returns_the_candidate_with_the_lowest_flipping_auc():
     R = explain.lrp(net, x, rules="alpha2beta1")
     expected = metrics.pixel_flipping(net, x, R, patch=(4, 4), removal="black").auc.mean()
     assert scores["alpha2beta1"] == pytest.approx(expected, rel=1e-12)
+    # the paper's procedure: the candidate re-explains after every removal
+    _, recomputed = select_rules(net, x[:4], {"alpha2beta1": "alpha2beta1"}, recompute=True)
+    explain_fn = functools.partial(explain.lrp, net, rules="alpha2beta1")
+    expected = metrics.pixel_flipping(net, x[:4], explain_fn=explain_fn, recompute=True).auc.mean()
+    assert recomputed["alpha2beta1"] == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="no candidates"):
         select_rules(net, x, {})
