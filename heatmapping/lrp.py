@@ -149,7 +149,7 @@ def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
     if isinstance(rules, str):
         if rules not in PRESETS:
             raise ValueError(f"unknown rule preset {rules!r}; expected one of {sorted(PRESETS)}")
-        rules = PRESETS[rules](len(net.layers), linear[0] if linear else 0)
+        rules = PRESETS[rules](net.layers, linear[0] if linear else 0)
         rules = {i: r for i, r in rules.items() if i in linear}
     if not isinstance(rules, Mapping):
         raise TypeError(f"rules: expected a Rule, a preset name or a mapping {{layer index: rule}}, "

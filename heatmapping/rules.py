@@ -272,21 +272,33 @@ class Gamma(Rule):
         return (Part(1.0, (Term(a, rho),), rho),)
 
 
-def _deep_taylor(n_layers: int, first: int) -> dict[int, Rule]:
+def _deep_taylor(layers, first: int) -> dict[int, Rule]:
     """zB on the first linear-type layer (pixels in [-1, 1]), z+ on every layer above."""
-    return {first: ZBox(-1.0, 1.0)} | {i: ZPlus() for i in range(first + 1, n_layers)}
+    return {first: ZBox(-1.0, 1.0)} | {i: ZPlus() for i in range(first + 1, len(layers))}
 
 
-#: Named presets.  Each maps (number of layers, index of the first linear-type layer) to a
-#: plain dict {layer index: rule}; ``lrp`` applies the rule of each linear-type layer.
-PRESETS: dict[str, Callable[[int, int], dict[int, Rule]]] = {
+def _alpha2beta1(layers, first: int) -> dict[int, Rule]:
+    """Sec. 6.2: "replace the rule LRP-alpha1beta0 by LRP-alpha2beta1 in the hidden layers".
+
+    Only in the layers with weights (``Linear``, ``Conv2d``): a sum or average pool has no
+    negative contributions, so alpha-beta would pass alpha R_k (twice the relevance) instead
+    of R_k; pools keep z+, which is LRP-0 for their positive weights.
+    """
+    return {first: ZBox(-1.0, 1.0)} | {
+        i: AlphaBeta(alpha=2.0, beta=1.0) if "W" in getattr(layer, "param_names", ()) else ZPlus()
+        for i, layer in enumerate(layers) if i > first}
+
+
+#: Named presets.  Each maps (the network's layers, index of the first linear-type layer) to
+#: a plain dict {layer index: rule}; ``lrp`` applies the rule of each linear-type layer.
+PRESETS: dict[str, Callable[[list, int], dict[int, Rule]]] = {
     # Table 2, the default of Sec. 6.2 for ReLU networks on pixels in [-1, 1]
     "deep_taylor": _deep_taylor,
     # Sec. 6.2: negative evidence in the hidden layers, zB on the pixels
-    "alpha2beta1": lambda n, first: {first: ZBox(-1.0, 1.0)}
-    | {i: AlphaBeta(alpha=2.0, beta=1.0) for i in range(first + 1, n)},
+    "alpha2beta1": _alpha2beta1,
     # LRP-epsilon everywhere (Bach et al. 2015)
-    "epsilon": lambda n, first: {i: Epsilon(eps=0.01) for i in range(n)},
+    "epsilon": lambda layers, first: {i: Epsilon(eps=0.01) for i in range(len(layers))},
     # deep Taylor with the w^2 rule for real-valued (unbounded) first-layer inputs
-    "deep_taylor_real": lambda n, first: {first: WSquare()} | {i: ZPlus() for i in range(first + 1, n)},
+    "deep_taylor_real": lambda layers, first: {first: WSquare()}
+    | {i: ZPlus() for i in range(first + 1, len(layers))},
 }

@@ -5,7 +5,7 @@ deep Taylor root points (Sec. 5.2) and the conservation ledger."""
 import numpy as np
 import pytest
 
-from heatmapping import explain
+from heatmapping import data, explain, models
 from heatmapping.models import max_network
 from heatmapping.canonize import merge_batchnorm
 from heatmapping.deep_taylor import root_point, taylor_terms
@@ -166,7 +166,22 @@ def test_presets_put_zb_on_the_first_layer_and_zplus_above(rng):
     rules = resolve_rules(small_cnn(rng), "deep_taylor")
     assert isinstance(rules[0], ZBox) and (rules[0].low, rules[0].high) == (-1.0, 1.0)
     assert all(isinstance(rules[i], ZPlus) for i in (2, 3, 6))
-    assert all(isinstance(r, AlphaBeta) and r.alpha == 2 for i, r in resolve_rules(small_cnn(rng), "alpha2beta1").items() if i)
+    net = small_cnn(rng)
+    rules = resolve_rules(net, "alpha2beta1")
+    assert isinstance(rules[0], ZBox)
+    for i in (3, 6):                                                  # Conv2d, Linear
+        assert isinstance(rules[i], AlphaBeta) and (rules[i].alpha, rules[i].beta) == (2, 1)
+    assert isinstance(rules[2], ZPlus), "a sum pool has no negative part for alpha-beta"
+
+
+def test_alpha2beta1_preset_conserves_on_the_shipped_cnn_with_its_sum_pools():
+    """Alpha-beta on a sum pool, which has no negative contributions, would pass alpha R_k:
+    the preset keeps z+ (= LRP-0) there, and every conv neuron has both parts."""
+    net = models.load_model("cnn").astype(np.float64)
+    x = models.inputs_for(net, data.load_mnist5k()[0][::250])
+    f = net.forward(x).max(axis=1)
+    R = lrp(net, x, rules="alpha2beta1")
+    np.testing.assert_allclose(R.sum(axis=(1, 2, 3)), f, rtol=1e-10)
 
 
 # --------------------------------------------------------------------------------------------
