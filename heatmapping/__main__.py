@@ -87,7 +87,11 @@ def _train(args) -> None:
 def _evaluate(args) -> None:
     """Accuracy of a model on a labelled MNIST split."""
     net = models.load_model(args.model)
-    images, labels = data.load_mnist(args.data, split=args.split)
+    folder = data.find_mnist(args.data)
+    if folder is None:
+        raise SystemExit("evaluate: no MNIST folder found; pass --data DIR or set HEATMAPPING_DATA "
+                         "(python -m heatmapping download DIR fetches the files)")
+    images, labels = data.load_mnist(folder, split=args.split)
     predicted = predict(net, models.inputs_for(net, images)).argmax(axis=1)
     correct = int((predicted == labels).sum())
     for c in range(10):
@@ -196,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, FileNotFoundError, data.DownloadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -40,6 +40,7 @@ __all__ = [
     "load_mnist",
     "download_mnist",
     "load_mnist5k",
+    "find_mnist",
     "load_test_digits",
     "to_input",
     "pad_images",
@@ -388,23 +389,37 @@ def _download_one(url: str, target: Path, expected: str, progress: bool, timeout
 # ------------------------------------------------------------- embedded sample
 
 
-def load_test_digits(folder=None, *, verbose: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
-    """Digits for tutorials and benchmarks: the MNIST test set if it can be found, else the
-    embedded sample.
+def find_mnist(folder=None) -> Path | None:
+    """The folder that holds the MNIST test set, or None.
 
-    The test set is looked for in ``folder``, then ``$HEATMAPPING_DATA``, then the
-    development copy at ``../shared/data/mnist`` beside the project's root.  Returns
-    (images uint8 (N, 28, 28), labels uint8 (N,), a description of the source).
+    ``folder`` if given, else ``$HEATMAPPING_DATA`` if set (either one must hold the test
+    set: a path given on purpose is never silently replaced), else the development copy at
+    ``../shared/data/mnist`` beside the project's root if it is there.
     """
-    project = Path(__file__).resolve().parent.parent
-    for candidate in (folder, os.environ.get("HEATMAPPING_DATA"),
-                      project.parent / "shared" / "data" / "mnist"):
-        stem = Path(candidate or ".") / _MNIST_FILES["test"][0]
-        if candidate and (stem.exists() or stem.with_name(stem.name + ".gz").exists()):
-            images, labels = load_mnist(candidate)
-            return images, labels, f"the MNIST test set in {candidate}"
-    if folder:
-        raise FileNotFoundError(f"no MNIST test set in {folder}")
+    def has_test_set(path: Path) -> bool:
+        stem = path / _MNIST_FILES["test"][0]
+        return stem.exists() or stem.with_name(stem.name + ".gz").exists()
+
+    for given, what in ((folder, "folder"), (os.environ.get("HEATMAPPING_DATA"), "$HEATMAPPING_DATA")):
+        if given:
+            if not has_test_set(Path(given)):
+                raise FileNotFoundError(f"no MNIST test set ({_MNIST_FILES['test'][0]}[.gz]) in "
+                                        f"{given} (from {what})")
+            return Path(given)
+    development = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+    return development if has_test_set(development) else None
+
+
+def load_test_digits(folder=None, *, verbose: bool = True) -> tuple[np.ndarray, np.ndarray, str]:
+    """Digits for tutorials and benchmarks: the MNIST test set if it can be found (see
+    :func:`find_mnist`), else the embedded sample.
+
+    Returns (images uint8 (N, 28, 28), labels uint8 (N,), a description of the source).
+    """
+    found = find_mnist(folder)
+    if found is not None:
+        images, labels = load_mnist(found)
+        return images, labels, f"the MNIST test set in {found}"
     if verbose:
         print("MNIST test set not found: using the embedded 5,000 training digits instead")
     images, labels = load_mnist5k()

@@ -219,6 +219,22 @@ def test_load_mnist_without_folder_or_environment_variable_says_how_to_fix_it(mo
         load_mnist()
 
 
+def test_a_given_mnist_folder_is_never_silently_replaced(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere"
+    monkeypatch.delenv("HEATMAPPING_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"no MNIST test set .* in .*nowhere \(from folder\)"):
+        data.load_test_digits(missing)
+    monkeypatch.setenv("HEATMAPPING_DATA", str(missing))
+    with pytest.raises(FileNotFoundError, match=r"nowhere \(from \$HEATMAPPING_DATA\)"):
+        data.load_test_digits()
+    images, labels = fake_mnist(4, np.random.default_rng(0))
+    write_fake_split(tmp_path, images, labels)
+    assert data.find_mnist(tmp_path) == tmp_path
+    got, _, source = data.load_test_digits(tmp_path)
+    np.testing.assert_array_equal(got, images)
+    assert str(tmp_path) in source
+
+
 def test_load_mnist_falls_back_to_uncompressed_names(tmp_path):
     images, labels = fake_mnist(3, np.random.default_rng(1))
     write_fake_split(tmp_path, images, labels, gz=False)
