@@ -223,11 +223,12 @@ class LRPResult:
     ledger: list[LayerLedger]
 
     def table(self, sample: int = 0) -> str:
-        """The ledger of one sample as a printable table."""
-        rows = [f"{'layer':>5} {'type':<10} {'rule':<32} {'R out':>12} {'R in':>12} "
+        """The ledger of one sample as a printable table (the rule column as wide as needed)."""
+        width = max([4] + [len(e.rule) for e in self.ledger])
+        rows = [f"{'layer':>5} {'type':<10} {'rule':<{width}} {'R out':>12} {'R in':>12} "
                 f"{'bias':>11} {'stabilizer':>11}"]
         for e in self.ledger:
-            rows.append(f"{e.index:>5} {e.layer:<10} {e.rule[:32]:<32} {e.relevance_out[sample]:>12.6g} "
+            rows.append(f"{e.index:>5} {e.layer:<10} {e.rule:<{width}} {e.relevance_out[sample]:>12.6g} "
                         f"{e.relevance_in[sample]:>12.6g} {e.bias[sample]:>11.3g} "
                         f"{e.stabilizer[sample]:>11.3g}")
         return "\n".join(rows)
