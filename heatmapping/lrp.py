@@ -32,7 +32,7 @@ import numpy as np
 from .layers import (BatchNorm, Conv2d, Dropout, Flatten, Layer, Linear, LpPool2d, MaxPool2d,
                      ReLU, SumPool2d)
 from .network import Sequential
-from .rules import PRESETS, Epsilon, Rule, identity, stabilize
+from .rules import PRESETS, AlphaBeta, Epsilon, Rule, identity, stabilize
 
 __all__ = ["propagate", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top_relevance"]
 
@@ -141,11 +141,12 @@ def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
     * a ``Rule``: the same rule on every linear-type layer;
     * a preset name (``deep_taylor``, ``alpha2beta1``, ``epsilon``, ``deep_taylor_real``);
     * a mapping {layer index: rule}; unlisted linear-type layers get LRP-0 (``Epsilon(0)``).
-      A rule for a layer that is not linear-type is an error.
+      A rule for a layer that is not linear-type is an error, and so is alpha-beta on a layer
+      without weights (a sum or average pool): it degenerates there to alpha times LRP-0.
     """
     linear = [i for i, layer in enumerate(net.layers) if layer.linear]
     if isinstance(rules, Rule):
-        return {i: rules for i in linear}
+        rules = {i: rules for i in linear}
     if isinstance(rules, str):
         if rules not in PRESETS:
             raise ValueError(f"unknown rule preset {rules!r}; expected one of {sorted(PRESETS)}")
@@ -162,7 +163,14 @@ def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
                              f"linear-type layer; rules apply to Linear, Conv2d, Sum/AvgPool2d")
         if not isinstance(rule, Rule):
             raise TypeError(f"rules: the rule for layer {i} is not a Rule: {rule!r}")
-    return {i: rules.get(i, Epsilon(0.0)) for i in linear}
+    resolved = {i: rules.get(i, Epsilon(0.0)) for i in linear}
+    for i, rule in resolved.items():
+        if isinstance(rule, AlphaBeta) and "W" not in net.layers[i].param_names:
+            raise ValueError(f"rules: alpha-beta on layer {i} ({type(net.layers[i]).__name__}), "
+                             f"which has no negative weights: with no negative part to subtract, "
+                             f"it would pass alpha R instead of R; give that layer z+ or LRP-0 "
+                             f"(a mapping {{layer index: rule}}, or the preset 'alpha2beta1')")
+    return resolved
 
 
 def top_relevance(output: np.ndarray, target) -> np.ndarray:

@@ -87,8 +87,13 @@ def load_model(name_or_path) -> Sequential:
     """Load a shipped model by name ("mlp", "cnn") or any model file by path."""
     path = model_path(name_or_path) if name_or_path in ARCHITECTURES else Path(name_or_path)
     if not path.exists():
-        raise FileNotFoundError(f"model file {path} not found; train it with "
-                                f"'python -m heatmapping train --model NAME --out {path}'")
+        if name_or_path in ARCHITECTURES:
+            raise FileNotFoundError(f"model file {path} not found; train it with 'python -m "
+                                    f"heatmapping train --model {name_or_path} --out {path}'")
+        if path.suffix == ".npz" or len(path.parts) > 1:
+            raise FileNotFoundError(f"model file {path} not found")
+        raise FileNotFoundError(f"model {name_or_path!r}: expected one of "
+                                f"{', '.join(sorted(ARCHITECTURES))} or the path of a model file")
     return load(path)
 
 
@@ -98,6 +103,9 @@ def inputs_for(net: Sequential, images: np.ndarray, *, dtype=np.float64) -> np.n
     Digits are padded with the background value -1 when the network reads larger images
     (28 -> 32 for the CNN).
     """
+    if np.ndim(images) != 3:
+        raise ValueError(f"inputs_for: expected digits of shape (N, 28, 28), got shape "
+                         f"{np.shape(images)} (one digit: images[None])")
     x = data.to_input(images, dtype=dtype)[:, None]
     if net.input_shape is None or net.input_shape[1:] == x.shape[2:]:
         return x

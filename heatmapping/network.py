@@ -75,6 +75,8 @@ class Sequential:
                              f"got shape {x.shape}")
         if x.ndim < 2:
             raise ValueError(f"network input: expected a batch with a leading axis N, got shape {x.shape}")
+        if len(x) == 0:
+            raise ValueError("network input: empty batch (N = 0); expected at least one sample")
         if not np.all(np.isfinite(x)):
             raise ValueError("network input: contains NaN or Inf; expected finite values")
         return x
@@ -167,6 +169,27 @@ def save(net: Sequential, path, *, metadata: dict | None = None) -> Path:
     return write_npz(path, arrays)
 
 
+def _checked_architecture(arch, path) -> tuple[list[dict], tuple[int, ...] | None]:
+    """The layer specs and input shape of an architecture record, or a ValueError naming
+    ``path`` and what the record lacks."""
+    if not isinstance(arch, dict):
+        raise ValueError(f"{path}: the architecture must be a JSON object, got {type(arch).__name__}")
+    if arch.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: model format version {arch.get('format_version')!r}, "
+                         f"expected {FORMAT_VERSION}")
+    specs, shape = arch.get("layers"), arch.get("input_shape")
+    if not isinstance(specs, list) or not all(
+            isinstance(spec, dict) and isinstance(spec.get("type"), str)
+            and isinstance(spec.get("config"), dict) for spec in specs):
+        raise ValueError(f"{path}: the architecture must list its layers as "
+                         f"{{'type': str, 'config': {{...}}}}")
+    if shape is not None and not (isinstance(shape, list) and all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)):
+        raise ValueError(f"{path}: input_shape must be a list of positive integers or null, "
+                         f"got {shape!r}")
+    return specs, None if shape is None else tuple(shape)
+
+
 def load(path, *, with_metadata: bool = False):
     """Read a network written by :func:`save`.
 
@@ -180,14 +203,15 @@ def load(path, *, with_metadata: bool = False):
         raise ValueError(f"{path}: not a heatmapping model file (no 'architecture' entry)")
     try:
         arch = json.loads(str(arrays["architecture"]))
-        metadata = json.loads(str(arrays.get("metadata", "{}")))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: corrupt architecture JSON ({e})") from e
-    if arch.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: model format version {arch.get('format_version')!r}, "
-                         f"expected {FORMAT_VERSION}")
+    try:
+        metadata = json.loads(str(arrays.get("metadata", "{}")))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: corrupt metadata JSON ({e})") from e
+    specs, input_shape = _checked_architecture(arch, path)
     layers = []
-    for i, spec in enumerate(arch["layers"]):
+    for i, spec in enumerate(specs):
         cls = LAYER_TYPES.get(spec["type"])
         if cls is None:
             raise ValueError(f"{path}: layer {i} has unknown type {spec['type']!r}")
@@ -195,11 +219,16 @@ def load(path, *, with_metadata: bool = False):
             params = {name: arrays[f"layer{i}.{name}"] for name in cls.param_names}
         except KeyError as e:
             raise ValueError(f"{path}: layer {i} ({spec['type']}) misses array {e.args[0]}") from e
+        for name, value in params.items():
+            if not (np.issubdtype(value.dtype, np.floating) and np.all(np.isfinite(value))):
+                raise ValueError(f"{path}: layer {i} ({spec['type']}) array {name} must hold "
+                                 f"finite floats, got dtype {value.dtype}"
+                                 + (" with NaN or Inf" if value.dtype.kind == "f" else ""))
         try:
             layers.append(cls(**params, **spec["config"]))
         except (TypeError, ValueError) as e:
             raise ValueError(f"{path}: layer {i} ({spec['type']}) does not fit its arrays: {e}") from e
-    net = Sequential(layers, input_shape=arch["input_shape"])
+    net = Sequential(layers, input_shape=input_shape)
     if net.input_shape is not None:
         try:
             net.forward(np.zeros((1, *net.input_shape), dtype=net.dtype))

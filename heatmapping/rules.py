@@ -280,13 +280,16 @@ def _deep_taylor(layers, first: int) -> dict[int, Rule]:
 def _alpha2beta1(layers, first: int) -> dict[int, Rule]:
     """Sec. 6.2: "replace the rule LRP-alpha1beta0 by LRP-alpha2beta1 in the hidden layers".
 
-    Only in the layers with weights (``Linear``, ``Conv2d``): a sum or average pool has no
-    negative contributions, so alpha-beta would pass alpha R_k (twice the relevance) instead
-    of R_k; pools keep z+, which is LRP-0 for their positive weights.
+    zB on the pixels, alpha2beta1 in the hidden layers with weights (``Linear``, ``Conv2d``),
+    z+ (= alpha1beta0) elsewhere: on the pools, which have no negative contributions (alpha-beta
+    would pass alpha R_k there), and on the output layer, which is not hidden (its few active
+    inputs can all meet positive weights, and alpha-beta would then double the logit).
     """
+    weighted = [i for i, layer in enumerate(layers) if "W" in getattr(layer, "param_names", ())]
+    last = max(weighted, default=first)
     return {first: ZBox(-1.0, 1.0)} | {
-        i: AlphaBeta(alpha=2.0, beta=1.0) if "W" in getattr(layer, "param_names", ()) else ZPlus()
-        for i, layer in enumerate(layers) if i > first}
+        i: AlphaBeta(alpha=2.0, beta=1.0) if i in weighted and i != last else ZPlus()
+        for i in range(first + 1, len(layers))}
 
 
 #: Named presets.  Each maps (the network's layers, index of the first linear-type layer) to

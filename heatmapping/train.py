@@ -167,6 +167,34 @@ class Trainer:
             return SGD(self.learning_rate, self.momentum)
         raise ValueError(f"Trainer: optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
 
+    def _check_hyper_parameters(self):
+        self._make_optimizer()                      # refuses an unknown optimizer
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"Trainer: {name} must be a positive integer, got {value!r}")
+        if isinstance(self.max_shift, bool) or int(self.max_shift) != self.max_shift \
+                or self.max_shift < 0:
+            raise ValueError(f"Trainer: max_shift must be an integer >= 0, got {self.max_shift!r}")
+        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"Trainer: learning_rate must be a finite number > 0, "
+                             f"got {self.learning_rate!r}")
+        for name in ("momentum", "weight_decay"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"Trainer: {name} must be a finite number >= 0, got {value!r}")
+
+    @staticmethod
+    def _checked_labels(y, n: int, n_classes: int, what: str) -> np.ndarray:
+        y = np.asarray(y)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"Trainer.fit: expected integer labels {what} of shape ({n},), "
+                             f"got {y.dtype} array of shape {y.shape}")
+        if n and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(f"Trainer.fit: labels {what} must be in 0..{n_classes - 1} (the "
+                             f"network has {n_classes} outputs), got {y.min()}..{y.max()}")
+        return y
+
     def fit(self, net: Sequential, X: np.ndarray, y: np.ndarray, *,
             X_val: np.ndarray | None = None, y_val: np.ndarray | None = None) -> "Trainer":
         """Train a copy of ``net`` on images ``X`` (N, ...) with integer labels ``y`` (N,).
@@ -174,26 +202,31 @@ class Trainer:
         The network given is not modified; the trained one is ``self.net_``.  ``history_`` is
         a list with one dict per epoch.
         """
+        self._check_hyper_parameters()
         X = net.check_input(X)
-        y = np.asarray(y)
-        if y.shape != (len(X),) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"Trainer.fit: expected integer labels of shape ({len(X)},), "
-                             f"got {y.dtype} array of shape {y.shape}")
+        n_classes = int(np.prod(net.forward(X[:1]).shape[1:]))
+        y = self._checked_labels(y, len(X), n_classes, "y")
+        if (X_val is None) != (y_val is None):
+            raise ValueError("Trainer.fit: give both X_val and y_val, or neither")
+        if X_val is not None:
+            X_val = net.check_input(X_val)
+            y_val = self._checked_labels(y_val, len(X_val), n_classes, "y_val")
         if self.max_shift and X.ndim != 4:
             raise ValueError(f"Trainer.fit: max_shift needs images (N, C, H, W), got shape {X.shape}")
         rng = np.random.default_rng(self.random_state)
         net = copy.deepcopy(net)
         optimizer = self._make_optimizer()
-        steps_per_epoch = -(-len(X) // self.batch_size)
-        total_steps, step = self.epochs * steps_per_epoch, 0
+        batch = int(self.batch_size)
+        steps_per_epoch = -(-len(X) // batch)
+        total_steps, step = int(self.epochs) * steps_per_epoch, 0
         self.history_ = []
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, int(self.epochs) + 1):
             start = time.perf_counter()
             order = rng.permutation(len(X))
             losses, correct = [], 0
-            for i in range(0, len(X), self.batch_size):
-                idx = order[i:i + self.batch_size]
-                xb = random_shift(X[idx], self.max_shift, rng, fill=self.fill)
+            for i in range(0, len(X), batch):
+                idx = order[i:i + batch]
+                xb = random_shift(X[idx], int(self.max_shift), rng, fill=self.fill)
                 lr_scale = 0.5 * (1 + np.cos(np.pi * step / total_steps)) if self.cosine else 1.0
                 loss, logits = self._step(net, optimizer, xb, y[idx], rng, lr_scale)
                 losses.append(loss)

@@ -39,9 +39,27 @@ def test_train_writes_a_loadable_model(tmp_path, capsys):
     assert "epoch   1/1" in capsys.readouterr().out
 
 
-def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
-    assert main(["evaluate", "--model", str(tmp_path / "missing.npz"), "--data", str(tmp_path)]) == 1
-    assert "error: model file" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--model", "{tmp}/missing.npz"], "error: model file .*missing.npz not found"),
+    (["evaluate", "--model", "vgg"], r"error: model 'vgg': expected one of cnn, mlp or the path"),
+    (["explain", "--index", "0..99999999999"], r"error: --index: expected indices in 0\.\."),
+    (["explain", "--index", "5..2"], r"error: --index: expected indices in 0\.\."),
+    (["explain", "--index", "0", "--out", "{tmp}"], "error: .*Is a directory"),
+    (["explain", "--data", "{tmp}/nowhere"], r"error: no MNIST test set .*nowhere"),
+    (["train", "--model", "mlp", "--out", "{tmp}/no/such/folder/m.npz"],
+     "error: --out: folder .*folder does not exist"),
+], ids=["missing-file", "unknown-model", "huge-index", "reversed-range", "out-is-a-folder",
+        "missing-data", "train-out-folder"])
+def test_errors_are_reported_without_a_traceback(argv, message, tmp_path, capsys):
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err, err
+
+
+def test_a_target_that_is_not_a_class_index_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        main(["explain", "--target", "abc"])
+    assert "--target: invalid int value: 'abc'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("method", ["lrp", "sensitivity", "simple_taylor", "deconvolution",
@@ -62,8 +80,10 @@ def test_explain_reaches_every_rule_preset(preset, tmp_path, capsys):
 
 def test_deep_taylor_explanation_of_the_cnn_conserves_the_logit(capsys, tmp_path):
     assert main(["explain", "--index", "0,500,1000", "--out", str(tmp_path / "e.png")]) == 0
-    for line in re.findall(r"f = ([-\d.]+), sum R = ([-\d.]+)", capsys.readouterr().out):
-        assert line[0] == line[1]
+    lines = re.findall(r"f = ([-\d.]+), sum R = ([-\d.]+)", capsys.readouterr().out)
+    assert len(lines) == 3
+    for f, total in lines:
+        assert f == total
 
 
 def test_explain_refuses_bad_indices(capsys):

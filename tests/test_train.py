@@ -100,7 +100,15 @@ def test_progress_is_printed_per_epoch(rng, capsys):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(optimizer="rmsprop"), "optimizer must be 'adam' or 'sgd'"),
-])
+    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(batch_size=-1), "batch_size must be a positive integer"),
+    (dict(epochs=1.5), "epochs must be a positive integer"),
+    (dict(max_shift=-1), "max_shift must be an integer >= 0"),
+    (dict(max_shift=1.5), "max_shift must be an integer >= 0"),
+    (dict(learning_rate=float("nan")), "learning_rate must be a finite number > 0"),
+    (dict(weight_decay=-1.0), "weight_decay must be a finite number >= 0"),
+], ids=["optimizer", "batch-0", "batch-negative", "epochs-fraction", "shift-negative",
+        "shift-fraction", "lr-nan", "decay-negative"])
 def test_bad_trainer_settings_are_refused(kwargs, message, rng):
     x, y = separable_problem(rng, 10)
     with pytest.raises(ValueError, match=message):
@@ -109,5 +117,16 @@ def test_bad_trainer_settings_are_refused(kwargs, message, rng):
 
 def test_labels_must_match_the_inputs(rng):
     x, y = separable_problem(rng, 10)
-    with pytest.raises(ValueError, match=r"expected integer labels of shape \(10,\)"):
-        Trainer(verbose=False).fit(tiny_cnn(rng), x, y[:5])
+    net = tiny_cnn(rng)
+    K = net.forward(x[:1]).shape[1]
+    with pytest.raises(ValueError, match=r"expected integer labels y of shape \(10,\)"):
+        Trainer(verbose=False).fit(net, x, y[:5])
+    for bad in (-1, K):
+        with pytest.raises(ValueError, match=rf"labels y must be in 0..{K - 1}"):
+            Trainer(verbose=False).fit(net, x, np.where(np.arange(10) == 3, bad, y))
+    with pytest.raises(ValueError, match="give both X_val and y_val, or neither"):
+        Trainer(verbose=False).fit(net, x, y, X_val=x)
+    with pytest.raises(ValueError, match=r"labels y_val of shape \(10,\)"):
+        Trainer(verbose=False).fit(net, x, y, X_val=x, y_val=y[:4])
+    with pytest.raises(ValueError, match="empty batch"):
+        Trainer(verbose=False).fit(net, x[:0], y[:0])
