@@ -13,7 +13,8 @@ outputs onto its inputs ``a`` with the paper's four steps (Eq. 4-7), for any rul
 * ``ReLU``, ``Dropout`` (identity at inference) and ``BatchNorm`` (when not merged into the
   previous layer, Sec. 5.3 "ignore") pass relevance unchanged; ``Flatten`` reshapes it;
 * max pooling redistributes in proportion to the inputs of each pool (Montavon et al. 2017,
-  Sec. 5.3; default) or all to the winner (Bach et al. 2015); l_p pooling proportionally.
+  Sec. 5.3; default; by x^+ if the pool sees signed inputs) or all to the winner (Bach et al.
+  2015); l_p pooling proportionally (by |x|).
 
 Two shortcuts make it fast without changing a number beyond rounding: ``lrp``'s forward pass
 computes the products of Eq. (4) on each layer's input together with the layer output
@@ -397,8 +398,11 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
             R[i] = layer.backward(a, Rk)       # the gradient routes everything to the winner
             rule_name = "winner-take-all"
         elif isinstance(layer, (MaxPool2d, LpPool2d)):
-            # Sec. 5.3: R_j = x_j / sum_j x_j R_k over each pool, i.e. LRP-0 on a sum pool
-            R[i], (bias, stab) = _step(_pool_as_sum(layer), a, Rk, Epsilon(0.0), return_layers)
+            # Sec. 5.3: R_j = x_j / sum_j x_j R_k over each pool, i.e. LRP-0 on a sum pool, for
+            # x >= 0.  Signed inputs (a pool before its ReLU): a max pool shares by x^+, so it
+            # explains as a ReLU-then-pool would; an l_p pool, a norm, by |x|
+            share = np.maximum(a, 0) if isinstance(layer, MaxPool2d) else np.abs(a)
+            R[i], (bias, stab) = _step(_pool_as_sum(layer), share, Rk, Epsilon(0.0), return_layers)
             rule_name = "proportional"
         else:
             raise TypeError(f"lrp: no relevance propagation for layer {i} ({type(layer).__name__})")

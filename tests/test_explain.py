@@ -235,6 +235,27 @@ def test_max_pool_winner_take_all_and_proportional(rng):
     assert proportional.sum() == pytest.approx(8.0) and winner.sum() == pytest.approx(8.0)
 
 
+def test_max_pool_before_its_relu_explains_like_relu_then_max_pool(rng):
+    """max(ReLU(x)) = ReLU(max(x)): the same function, so the same heatmap; the proportional
+    rule shares by x^+ when the pool sees signed inputs."""
+    conv = Conv2d(rng.standard_normal((3, 1, 3, 3)), -rng.uniform(0, 0.3, 3), padding=1)
+    top = Linear(rng.standard_normal((12, 2)), np.zeros(2))
+    pool_first = Sequential([conv, MaxPool2d(2), ReLU(), Flatten(), top], input_shape=(1, 4, 4))
+    relu_first = Sequential([conv, ReLU(), MaxPool2d(2), Flatten(), top], input_shape=(1, 4, 4))
+    x = rng.uniform(-1, 1, (20, 1, 4, 4))
+    np.testing.assert_allclose(pool_first.forward(x), relu_first.forward(x), **EXACT)
+    rules = {0: ZBox(-1.0, 1.0), 4: Epsilon(0.0)}               # layer 4 is `top` in both
+    np.testing.assert_allclose(lrp(pool_first, x, rules=rules), lrp(relu_first, x, rules=rules),
+                               **EXACT)
+
+
+def test_lp_pool_of_signed_inputs_shares_by_magnitude():
+    net = Sequential([LpPool2d(2, p=3.0), Flatten(), Linear(np.ones((1, 1)), np.zeros(1))])
+    x = np.array([[[[1.0, -1.0], [0.5, -0.5]]]])
+    R = lrp(net, x, rules=Epsilon(0.0))
+    np.testing.assert_allclose(R, np.abs(x) / 3 * net.forward(x)[0, 0], **EXACT)
+
+
 def test_lp_pool_relevance_is_proportional(rng):
     net = Sequential([LpPool2d(2, p=3.0), Flatten(), Linear(np.ones((1, 1)), np.zeros(1))])
     x = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
