@@ -48,6 +48,11 @@ def root_point(a: np.ndarray, w: np.ndarray, b: float, rule: Rule) -> np.ndarray
     v = search_direction(a, w, rule)
     if z <= 0:
         return a.copy()
+    if not v @ w >= z:
+        # v . w >= a . w + b holds whenever b <= 0; otherwise the root lies beyond the segment
+        raise ValueError(f"root_point: no root on the search segment (a . w + b = {z:.4g}, "
+                         f"v . w = {v @ w:.4g}): the deep Taylor rules assume a bias b <= 0, "
+                         f"got b = {b!r}")
     return a - z / (v @ w) * v
 
 

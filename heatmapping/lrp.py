@@ -385,6 +385,8 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
             A[i] = R[i + 1] = None         # free each array as soon as it is used: a lower peak
         if filters and (i + 1) in filters:
             Rk = Rk * np.asarray(filters[i + 1], dtype=Rk.dtype)
+            if return_layers:
+                R[i + 1] = Rk               # the layer's relevance as it was passed on
         bias = stab = np.zeros(len(Rk), dtype=Rk.dtype)
         rule_name = ""
         if layer.linear:

@@ -256,7 +256,8 @@ class Gamma(Rule):
 
         R_j = sum_k a_j (w_jk + gamma w_jk^+) / sum_j a_j (w_jk + gamma w_jk^+) + b_k') R_k .
 
-    gamma = 0 is LRP-0; gamma -> inf tends to z+.  The bias absorbs relevance.
+    gamma = 0 is LRP-0; as gamma -> inf it tends to z+ with b^+ in the denominator (the same
+    as z+ when b <= 0, as in the shipped models).  The bias absorbs relevance.
     """
 
     gamma: float = 0.25

@@ -287,6 +287,12 @@ def test_filtering_splits_the_explanation_into_feature_map_components(rng):
     parts = [lrp(net, x, rules="deep_taylor", filters={3: feature_map_filter(shape, c)}) for c in range(3)]
     np.testing.assert_allclose(sum(parts), full, rtol=1e-10, atol=1e-12)
     assert not np.allclose(parts[0], full)
+    # the layer record holds the filtered relevance, the one that was propagated down
+    mask = feature_map_filter(shape, 1)
+    result = lrp(net, x, rules="deep_taylor", filters={3: mask}, return_layers=True)
+    np.testing.assert_allclose(result.R[3], result.R[3] * mask, **EXACT)
+    np.testing.assert_allclose(result.R[3].reshape(2, -1).sum(axis=1),
+                               result.ledger[2].relevance_out, **EXACT)   # layer 2 outputs A[3]
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,6 +330,12 @@ def test_merging_batchnorm_needs_a_linear_layer_before_it(rng):
 
 
 # --------------------------------------------------------------------------------------------
+def test_root_point_refuses_a_positive_bias_without_a_root_on_the_segment():
+    """a = (1, 1), w = (1, 0), b = 2: z = 3 but v . w = 1, so t = 3 would leave the segment."""
+    with pytest.raises(ValueError, match="deep Taylor rules assume a bias b <= 0"):
+        root_point(np.array([1.0, 1.0]), np.array([1.0, 0.0]), 2.0, ZPlus())
+
+
 @pytest.mark.parametrize("rule", [ZPlus(), ZBox(-1.0, 1.0), ZBox(-0.5, 2.0)], ids=["z+", "zB", "zB asym"])
 def test_rule_equals_first_order_taylor_terms_at_the_root_point(rule, rng):
     for _ in range(20):
