@@ -1,9 +1,10 @@
 """Data: the IDX file format, MNIST, the embedded 5,000-digit sample, and the
 project's pixel convention.
 
-Every function takes explicit paths; the only implicit input is the
-``HEATMAPPING_DATA`` environment variable, read by :func:`load_mnist` when no
-folder is given.
+Every function takes explicit paths; the only implicit inputs are the
+``HEATMAPPING_DATA`` environment variable, read by :func:`load_mnist` and
+:func:`find_mnist` when no folder is given, and (by :func:`find_mnist` only) the
+development copy ``../shared/data/mnist`` beside the project.
 
 Pixel convention
 ----------------

@@ -33,6 +33,24 @@ def save_figure(fig: Figure, path, *, dpi: int = 100) -> Path:
     return path
 
 
+def _value_range(images: np.ndarray, what: str) -> tuple[int, int]:
+    """The colour scale of images: uint8 0..255, or float pixels in [-1, 1]."""
+    if images.dtype == np.uint8:
+        return 0, 255
+    if not np.issubdtype(images.dtype, np.floating):
+        raise TypeError(f"{what}: expected uint8 images (0..255) or float pixels in [-1, 1], "
+                        f"got dtype {images.dtype}")
+    if not np.all(np.isfinite(images)):
+        raise ValueError(f"{what}: images contain NaN or Inf")
+    return -1, 1
+
+
+def _check_columns(columns, what: str) -> int:
+    if isinstance(columns, bool) or int(columns) != columns or columns < 1:
+        raise ValueError(f"{what}: columns must be a positive integer, got {columns!r}")
+    return int(columns)
+
+
 def digit_grid(images: np.ndarray, titles: list[str], path, *, columns: int = 6) -> Path:
     """Save images (N, H, W) in a grid with one title each, gray scale, white digits on black.
 
@@ -43,7 +61,8 @@ def digit_grid(images: np.ndarray, titles: list[str], path, *, columns: int = 6)
     if images.ndim != 3 or len(images) != len(titles):
         raise ValueError(f"digit_grid: expected images (N, H, W) and N titles, got images of "
                          f"shape {images.shape} and {len(titles)} titles")
-    vmin, vmax = (0, 255) if images.dtype == np.uint8 else (-1, 1)
+    vmin, vmax = _value_range(images, "digit_grid")
+    columns = _check_columns(columns, "digit_grid")
     rows = -(-len(images) // columns)
     fig = new_figure(1.8 * columns, 2.4 * rows)
     for i, (image, title) in enumerate(zip(images, titles)):
@@ -67,7 +86,10 @@ def heatmap_grid(images: np.ndarray, heatmaps: np.ndarray, titles: list[str], pa
     if images.ndim != 3 or heatmaps.shape != images.shape or len(titles) != len(images):
         raise ValueError(f"heatmap_grid: expected images and heatmaps of one shape (N, H, W) and "
                          f"N titles, got {images.shape}, {heatmaps.shape} and {len(titles)} titles")
-    vmin, vmax = (0, 255) if images.dtype == np.uint8 else (-1, 1)
+    vmin, vmax = _value_range(images, "heatmap_grid")
+    columns = _check_columns(columns, "heatmap_grid")
+    if not np.all(np.isfinite(heatmaps)):
+        raise ValueError("heatmap_grid: heatmaps contain NaN or Inf")
     rows = -(-len(images) // columns)
     fig = new_figure(3.2 * columns, 1.9 * rows)
     for i, (image, R, title) in enumerate(zip(images, heatmaps, titles)):

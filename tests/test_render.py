@@ -1,0 +1,32 @@
+"""Figures: grids of digits and heatmaps are written as PNG, and bad input is refused
+before anything is drawn or written."""
+
+import numpy as np
+import pytest
+
+from heatmapping import render
+
+IMAGES = np.random.default_rng(0).integers(0, 256, (3, 5, 5)).astype(np.uint8)
+
+
+def test_grids_write_png_files(tmp_path):
+    assert render.digit_grid(IMAGES, ["a", "b", "c"], tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
+    heat = np.random.default_rng(1).standard_normal((3, 5, 5))
+    path = render.heatmap_grid(IMAGES / 127.5 - 1, heat, ["a", "b", "c"], tmp_path / "h.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda p: render.digit_grid(IMAGES.astype(np.int64), list("abc"), p), TypeError,
+     r"uint8 images \(0..255\) or float pixels in \[-1, 1\], got dtype int64"),
+    (lambda p: render.digit_grid(IMAGES, list("abc"), p, columns=0), ValueError,
+     "columns must be a positive integer"),
+    (lambda p: render.heatmap_grid(IMAGES, np.full((3, 5, 5), np.nan), list("abc"), p),
+     ValueError, "heatmaps contain NaN"),
+    (lambda p: render.heatmap_grid(IMAGES, np.zeros((3, 5, 4)), list("abc"), p), ValueError,
+     r"one shape \(N, H, W\)"),
+], ids=["int64-images", "no-columns", "nan-heatmap", "shape-mismatch"])
+def test_bad_input_is_refused_and_nothing_is_written(call, error, message, tmp_path):
+    with pytest.raises(error, match=message):
+        call(tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
