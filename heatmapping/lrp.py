@@ -33,7 +33,7 @@ import numpy as np
 from .layers import (BatchNorm, Conv2d, Dropout, Flatten, Layer, Linear, LpPool2d, MaxPool2d,
                      ReLU, SumPool2d)
 from .network import Sequential
-from .rules import PRESETS, AlphaBeta, Epsilon, Rule, identity, stabilize
+from .rules import PRESETS, Epsilon, Rule, identity, stabilize
 
 __all__ = ["propagate", "lrp", "LRPResult", "LayerLedger", "resolve_rules", "top_relevance"]
 
@@ -166,8 +166,8 @@ def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
             raise TypeError(f"rules: the rule for layer {i} is not a Rule: {rule!r}")
     resolved = {i: rules.get(i, Epsilon(0.0)) for i in linear}
     for i, rule in resolved.items():
-        if isinstance(rule, AlphaBeta) and "W" not in net.layers[i].param_names:
-            raise ValueError(f"rules: alpha-beta on layer {i} ({type(net.layers[i]).__name__}), "
+        if rule.needs_weights and "W" not in net.layers[i].param_names:
+            raise ValueError(f"rules: {type(rule).__name__} on layer {i} ({type(net.layers[i]).__name__}), "
                              f"which has no negative weights: with no negative part to subtract, "
                              f"it would pass alpha R instead of R; give that layer z+ or LRP-0 "
                              f"(a mapping {{layer index: rule}}, or the preset 'alpha2beta1')")

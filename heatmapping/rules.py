@@ -28,7 +28,7 @@ Conventions (stated once, used everywhere):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import Callable, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -96,8 +96,14 @@ def stabilize(z: np.ndarray, eps: float = 0.0) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Rule:
-    """Base class.  Subclasses implement :meth:`parts`; ``eps`` is the stabilizer."""
+    """Base class.  Subclasses implement :meth:`parts`; ``eps`` is the stabilizer.
 
+    ``needs_weights``: the rule splits the contributions of a layer with weights by their
+    sign, so on a layer without weights (a sum or average pool, all of whose contributions
+    are positive) it degenerates, and ``lrp`` refuses it there.
+    """
+
+    needs_weights: ClassVar[bool] = False
     eps: float = field(default=0.0, kw_only=True)
 
     def __post_init__(self):
@@ -140,6 +146,8 @@ class AlphaBeta(Rule):
     ``bias="split"`` adds b^+ to the positive and b^- to the negative denominator (as some
     libraries do); the bias then absorbs part of the relevance.
     """
+
+    needs_weights: ClassVar[bool] = True   # a neuron needs both parts (see Rule)
 
     alpha: float = 1.0
     beta: float = 0.0

@@ -188,9 +188,9 @@ def test_alpha2beta1_preset_conserves_on_every_embedded_digit(name):
 
 def test_alpha_beta_on_a_layer_without_weights_is_refused(rng):
     net = small_cnn(rng)
-    with pytest.raises(ValueError, match=r"alpha-beta on layer 2 \(SumPool2d\).*preset 'alpha2beta1'"):
+    with pytest.raises(ValueError, match=r"AlphaBeta on layer 2 \(SumPool2d\).*preset 'alpha2beta1'"):
         lrp(net, np.zeros((1, 1, 4, 4)), rules=AlphaBeta(alpha=2, beta=1))
-    with pytest.raises(ValueError, match=r"alpha-beta on layer 2 \(SumPool2d\)"):
+    with pytest.raises(ValueError, match=r"AlphaBeta on layer 2 \(SumPool2d\)"):
         resolve_rules(net, {2: AlphaBeta(alpha=2, beta=1)})
 
 
