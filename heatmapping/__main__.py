@@ -94,8 +94,9 @@ def _evaluate(args) -> None:
     net = models.load_model(args.model)
     folder = data.find_mnist(args.data)
     if folder is None:
-        raise SystemExit("evaluate: no MNIST folder found; pass --data DIR or set HEATMAPPING_DATA "
-                         "(python -m heatmapping download DIR fetches the files)")
+        raise FileNotFoundError("evaluate: no MNIST folder found; pass --data DIR or set "
+                                "HEATMAPPING_DATA (python -m heatmapping download --folder DIR "
+                                "fetches the files)")
     images, labels = data.load_mnist(folder, split=args.split)
     predicted = predict(net, models.inputs_for(net, images)).argmax(axis=1)
     correct = int((predicted == labels).sum())
