@@ -4,12 +4,16 @@ Profiles: ``default`` (fast, for development) and ``ci`` (thorough, what .ci/run
 with HYPOTHESIS_PROFILE=ci).  Choose one with ``--hypothesis-profile`` or the variable.
 """
 
+import hashlib
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+from heatmapping.data import find_mnist
 
 settings.register_profile("default", max_examples=60, deadline=None)
 # derandomize: CI explores the same 2,000 examples per law on every run, so a red build is
@@ -21,21 +25,30 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def shared_mnist() -> Path | None:
-    """The real MNIST test set: $HEATMAPPING_DATA, or ../shared/data/mnist beside the project."""
-    for folder in (os.environ.get("HEATMAPPING_DATA"), PROJECT.parent / "shared" / "data" / "mnist"):
-        if folder and (Path(folder) / "t10k-images-idx3-ubyte.gz").exists():
-            return Path(folder)
-    return None
-
-
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mnist_folder() -> Path:
-    folder = shared_mnist()
+    """The real MNIST test set: $HEATMAPPING_DATA, or ../shared/data/mnist beside the project
+    (the package's own search, ``data.find_mnist``)."""
+    folder = find_mnist()
     if folder is None:
         pytest.fail("the real MNIST test set was not found: set HEATMAPPING_DATA or put it "
                     "at ../shared/data/mnist beside the project")
     return folder
+
+
+def data_readme_row(name: str) -> str:
+    """The row of ``data/README.md``'s tables that describes the shipped file ``name``."""
+    row = re.search(rf"^\| `{re.escape(name)}` \|.*$", (PROJECT / "data" / "README.md").read_text(),
+                    re.M)
+    assert row, f"data/README.md has no table row for {name}"
+    return row.group(0)
+
+
+def assert_matches_data_readme(name: str) -> None:
+    """The shipped file ``data/name`` has the SHA-256 that data/README.md gives for it."""
+    expected = re.search(r"`([0-9a-f]{64})`", data_readme_row(name)).group(1)
+    actual = hashlib.sha256((PROJECT / "data" / name).read_bytes()).hexdigest()
+    assert actual == expected, f"data/{name} does not match data/README.md: retrained?"
 
 
 @pytest.fixture

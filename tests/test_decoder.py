@@ -2,8 +2,6 @@
 the ELBO a lower bound of the exact likelihood, training, files, and the shipped decoder
 (its samples from N(0, I) are digits for the CNN)."""
 
-import hashlib
-import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_matches_data_readme, data_readme_row
 from heatmapping import data, models
 from heatmapping.decoder import RECIPE, VAE, load_vae, save_vae
 from heatmapping.rbm import heldout_split, save_rbm
@@ -170,16 +169,8 @@ def test_corrupt_or_foreign_files_are_refused(tmp_path):
 # --------------------------------------------------------------------------------------------
 # the shipped decoder
 
-def readme_row(name):
-    row = re.search(rf"^\| `{re.escape(name)}` \|.*$", (DATA / "README.md").read_text(), re.M)
-    assert row, f"data/README.md has no table row for {name}"
-    return row.group(0)
-
-
 def test_shipped_vae_matches_the_checksum_in_data_readme():
-    expected = re.search(r"`([0-9a-f]{64})`", readme_row("vae.npz")).group(1)
-    actual = hashlib.sha256((DATA / "vae.npz").read_bytes()).hexdigest()
-    assert actual == expected, "data/vae.npz does not match data/README.md: retrained?"
+    assert_matches_data_readme("vae.npz")
 
 
 def test_shipped_vae_has_the_recipe_and_its_recorded_held_out_error():
@@ -190,7 +181,7 @@ def test_shipped_vae_has_the_recipe_and_its_recorded_held_out_error():
     held = data.to_input(images[heldout_split(len(images))[1]]).reshape(-1, 784)
     error = vae.reconstruction_error(held)
     assert error == pytest.approx(vae.history_[-1]["val_error"], rel=1e-9)
-    cells = [cell.strip() for cell in readme_row("vae.npz").split("|")]
+    cells = [cell.strip() for cell in data_readme_row("vae.npz").split("|")]
     assert error == pytest.approx(float(cells[4]), abs=5e-6), "data/README.md reports another error"
     assert int(cells[5].replace(",", "")) == (DATA / "vae.npz").stat().st_size
 

@@ -9,12 +9,8 @@ from heatmapping.train import accuracy
 
 
 @pytest.fixture(scope="module")
-def test_set():
-    from conftest import shared_mnist
-    folder = shared_mnist()
-    if folder is None:
-        pytest.fail("the real MNIST test set was not found (../shared/data/mnist or $HEATMAPPING_DATA)")
-    return data.load_mnist(folder)
+def test_set(mnist_folder):
+    return data.load_mnist(mnist_folder)
 
 
 def test_mlp_is_784_300_100_10():
@@ -61,9 +57,5 @@ def test_unknown_model_name_is_refused():
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_shipped_model_matches_the_checksum_in_data_readme(name):
-    import hashlib
-    import re
-    readme = (models.DATA_DIR / "README.md").read_text()
-    expected = re.search(rf"\| `{name}.npz` \|.*`([0-9a-f]{{64}})` \|", readme).group(1)
-    actual = hashlib.sha256(models.model_path(name).read_bytes()).hexdigest()
-    assert actual == expected, f"data/{name}.npz does not match data/README.md: retrained?"
+    from conftest import assert_matches_data_readme
+    assert_matches_data_readme(f"{name}.npz")

@@ -2,9 +2,7 @@
 conditionals against brute force on tiny models, the pixel-space gradient against finite
 differences, training, files, and the shipped expert."""
 
-import hashlib
 import itertools
-import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_matches_data_readme, data_readme_row
 from heatmapping import data
 from heatmapping.rbm import (HELDOUT, RECIPE, GaussianRBM, heldout_split, load_rbm, save_rbm)
 from heatmapping.testing import check_gradient
@@ -265,17 +264,8 @@ def test_corrupt_or_foreign_files_are_refused(tmp_path):
 # --------------------------------------------------------------------------------------------
 # the shipped expert
 
-def readme_row(name):
-    readme = (DATA / "README.md").read_text()
-    row = re.search(rf"^\| `{re.escape(name)}` \|.*$", readme, re.M)
-    assert row, f"data/README.md has no table row for {name}"
-    return row.group(0)
-
-
 def test_shipped_rbm_matches_the_checksum_in_data_readme():
-    expected = re.search(r"`([0-9a-f]{64})`", readme_row("rbm.npz")).group(1)
-    actual = hashlib.sha256((DATA / "rbm.npz").read_bytes()).hexdigest()
-    assert actual == expected, "data/rbm.npz does not match data/README.md: retrained?"
+    assert_matches_data_readme("rbm.npz")
 
 
 def test_shipped_rbm_has_the_recipe_and_its_recorded_held_out_error():
@@ -287,7 +277,7 @@ def test_shipped_rbm_has_the_recipe_and_its_recorded_held_out_error():
     error = rbm.reconstruction_error(held)
     # training measured it with the same float32 arrays, computing in float64 as here
     assert error == pytest.approx(rbm.history_[-1]["val_error"], rel=1e-9)
-    cells = [cell.strip() for cell in readme_row("rbm.npz").split("|")]
+    cells = [cell.strip() for cell in data_readme_row("rbm.npz").split("|")]
     assert error == pytest.approx(float(cells[4]), abs=5e-6), "data/README.md reports another error"
     assert int(cells[5].replace(",", "")) == (DATA / "rbm.npz").stat().st_size
 
