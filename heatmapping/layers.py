@@ -155,6 +155,9 @@ class Layer:
     #: True for layers whose forward pass is linear in ``a`` (up to the bias) and whose
     #: ``backward`` is its transpose: these are the layers LRP propagates through with Eq. (4)-(7).
     linear = False
+    #: True for linear-type layers with learned weights W of either sign (``Linear``, ``Conv2d``);
+    #: a pool's fixed weights are all positive, so its contributions have no negative part.
+    weighted = False
 
     def forward(self, a: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -214,6 +217,7 @@ class Linear(Layer):
 
     param_names = ("W", "b")
     linear = True
+    weighted = True
 
     def __init__(self, W, b):
         self.W, self.b = _weights_and_bias(W, b, "Linear", "(D_in, D_out)", out_axis=1)
@@ -269,6 +273,7 @@ class Conv2d(Layer):
 
     param_names = ("W", "b")
     linear = True
+    weighted = True
 
     def __init__(self, W, b, *, stride=1, padding=0):
         self.W, self.b = _weights_and_bias(W, b, "Conv2d", "(C_out, C_in, kh, kw)", out_axis=0)

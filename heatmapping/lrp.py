@@ -166,7 +166,7 @@ def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
             raise TypeError(f"rules: the rule for layer {i} is not a Rule: {rule!r}")
     resolved = {i: rules.get(i, Epsilon(0.0)) for i in linear}
     for i, rule in resolved.items():
-        if rule.needs_weights and "W" not in net.layers[i].param_names:
+        if rule.needs_weights and not net.layers[i].weighted:
             raise ValueError(f"rules: {type(rule).__name__} on layer {i} ({type(net.layers[i]).__name__}), "
                              f"which has no negative weights: with no negative part to subtract, "
                              f"it would pass alpha R instead of R; give that layer z+ or LRP-0 "

@@ -98,9 +98,9 @@ def stabilize(z: np.ndarray, eps: float = 0.0) -> np.ndarray:
 class Rule:
     """Base class.  Subclasses implement :meth:`parts`; ``eps`` is the stabilizer.
 
-    ``needs_weights``: the rule splits the contributions of a layer with weights by their
-    sign, so on a layer without weights (a sum or average pool, all of whose contributions
-    are positive) it degenerates, and ``lrp`` refuses it there.
+    ``needs_weights``: the rule splits a layer's contributions by their sign, so on a layer
+    that is not ``weighted`` (a sum or average pool, all of whose contributions are positive)
+    it degenerates, and ``lrp`` refuses it there.
     """
 
     needs_weights: ClassVar[bool] = False
@@ -294,7 +294,7 @@ def _alpha2beta1(layers, first: int) -> dict[int, Rule]:
     would pass alpha R_k there), and on the output layer, which is not hidden (its few active
     inputs can all meet positive weights, and alpha-beta would then double the logit).
     """
-    weighted = [i for i, layer in enumerate(layers) if "W" in getattr(layer, "param_names", ())]
+    weighted = [i for i, layer in enumerate(layers) if layer.weighted]
     last = max(weighted, default=first)
     return {first: ZBox(-1.0, 1.0)} | {
         i: AlphaBeta(alpha=2.0, beta=1.0) if i in weighted and i != last else ZPlus()

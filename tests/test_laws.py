@@ -214,7 +214,7 @@ def test_products_shared_with_the_forward_pass_change_nothing(data, net, n, per_
 
 def fits(layer, rule) -> bool:
     """Alpha-beta needs a layer with weights: ``lrp`` refuses it on pools (no negative part)."""
-    return not rule.needs_weights or "W" in layer.param_names
+    return not rule.needs_weights or layer.weighted
 
 
 def on_every_layer_it_fits(net, rule) -> dict:
