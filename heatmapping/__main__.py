@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bench, data, decoder, models, rbm, render
+from . import bench, data, decoder, models, rbm, render, tour
 from .explain import METHODS
 from .network import save
 from .rules import PRESETS
@@ -32,8 +32,25 @@ def _indices(text: str, n: int) -> np.ndarray:
     return np.arange(ends[0], ends[1] + 1) if ".." in text else np.array(ends)
 
 
-def _demo(args) -> None:
-    """The main job on the embedded data: 12 digits with the shipped CNN's predictions."""
+def _sections(text: str) -> dict:
+    """'3,7' -> the tour's sections 3 and 7, in the paper's order."""
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in tour.SECTIONS]
+    if unknown or not keys:
+        raise ValueError(f"--sections: expected section numbers among "
+                         f"{','.join(tour.SECTIONS)} separated by commas, got {text!r}")
+    return {k: fn for k, fn in tour.SECTIONS.items() if k in keys}
+
+
+def _tour(args) -> None:
+    """The main job: the paper's Sections 3-8 computed, as an HTML page with figures."""
+    page = tour.run(args.out, _sections(args.sections), quick=args.quick,
+                    data_folder=args.data, force=args.force)
+    print(f"\nwrote {Path(page).resolve()} (open it in a browser)")
+
+
+def _predict(args) -> None:
+    """12 embedded digits with a shipped classifier's predictions."""
     net = models.load_model(args.model)
     images, labels = data.load_mnist5k()
     rng = np.random.default_rng(args.seed)
@@ -150,11 +167,25 @@ def build_parser() -> argparse.ArgumentParser:
                     "(Montavon, Samek & Mueller 2017).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="draw 12 embedded digits with the shipped CNN's predictions")
-    p.add_argument("--model", default="cnn", help="model name (mlp, cnn) or file (default cnn)")
-    p.add_argument("--out", default="demo.png", help="PNG file to write (default demo.png)")
+    p = sub.add_parser("tour", help="the main job: the paper's Sections 3-8 computed on the "
+                                     "shipped models, as an HTML page with figures")
+    p.add_argument("--out", default="tour", help="folder to write index.html and the figures "
+                                                 "into (default tour)")
+    p.add_argument("--sections", default=",".join(tour.SECTIONS),
+                   help=f"which of the paper's sections, e.g. 3,7 (default all: "
+                        f"{','.join(tour.SECTIONS)})")
+    p.add_argument("--quick", action="store_true", help="fewer steps and digits (for tests)")
+    p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA or "
+                                  "../shared/data/mnist, else the embedded digits)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a tour already in the --out folder")
+    p.set_defaults(run=_tour)
+
+    p = sub.add_parser("predict", help="draw 12 embedded digits with a classifier's predictions")
+    p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max) or file (default cnn)")
+    p.add_argument("--out", default="predict.png", help="PNG file to write (default predict.png)")
     p.add_argument("--seed", type=int, default=0, help="which digits to draw (default 0)")
-    p.set_defaults(run=_demo)
+    p.set_defaults(run=_predict)
 
     p = sub.add_parser("train", help="train a reference model (mlp, cnn, rbm, vae) on the "
                                       "5,000 embedded digits")
@@ -171,13 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_train)
 
     p = sub.add_parser("evaluate", help="accuracy of a model on an MNIST split")
-    p.add_argument("--model", default="cnn", help="model name (mlp, cnn) or file (default cnn)")
+    p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max) or file (default cnn)")
     p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA or ../shared/data/mnist)")
     p.add_argument("--split", choices=["test", "train"], default="test")
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("explain", help="explain digits with a method and draw the heatmaps")
-    p.add_argument("--model", default="cnn", help="model name (mlp, cnn) or file (default cnn)")
+    p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max) or file (default cnn)")
     p.add_argument("--method", choices=sorted(METHODS), default="lrp")
     p.add_argument("--rules", choices=sorted(PRESETS), default="deep_taylor",
                    help="LRP rule preset (default deep_taylor)")
@@ -209,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, data.DownloadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -46,7 +46,7 @@ from .network import Sequential
 from .train import log_softmax
 
 __all__ = ["OUTPUTS", "Prototypes", "class_score", "ascend", "activation_maximization",
-           "code_space_am", "cluster_starts", "local_prototypes"]
+           "code_space_am", "cluster_starts", "local_prototypes", "class_means"]
 
 #: the two class objectives: the paper's log p(w_c | x), or the logit f_c(x)
 OUTPUTS = ("log_softmax", "logit")
@@ -362,6 +362,19 @@ def code_space_am(net: Sequential, classes, decoder, *, z0=None, lam: float = 0.
 
     z, trace = ascend(objective, z0, steps=steps, step_size=step_size, box=None, verbose=verbose)
     return Prototypes(x=decoder.decode(z).reshape(K, *shape), classes=classes, trace=trace, z=z)
+
+
+def class_means(X: np.ndarray, labels: np.ndarray, classes) -> np.ndarray:
+    """The mean of the samples of each class, x_bar_c = mean_{i: y_i = c} X_i (Sec. 3.3's
+    regulariser centre and AM start): X (N, ...), labels (N,) -> (len(classes), ...)."""
+    X, labels = np.asarray(X), np.asarray(labels)
+    if len(X) != len(labels):
+        raise ValueError(f"class_means: {len(X)} samples but {len(labels)} labels")
+    classes = _classes(classes)
+    missing = [int(c) for c in classes if not np.any(labels == c)]
+    if missing:
+        raise ValueError(f"class_means: no sample of class {missing} among the labels")
+    return np.stack([X[labels == c].mean(axis=0) for c in classes])
 
 
 def cluster_starts(X: np.ndarray, n_clusters: int, *, rng: np.random.Generator) -> np.ndarray:

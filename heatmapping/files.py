@@ -8,11 +8,13 @@ import io
 import json
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write", "write_npz", "read_npz", "save_estimator", "read_estimator"]
+__all__ = ["atomic_write", "staged_folder", "write_npz", "read_npz", "save_estimator",
+           "read_estimator"]
 
 
 @contextlib.contextmanager
@@ -34,6 +36,35 @@ def atomic_write(path):
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def staged_folder(path, *, last: str | None = None):
+    """Yield an empty temporary folder beside ``path``; if the ``with`` block succeeds, move
+    every file written there into ``path`` (created if missing), ``last`` last, and remove it.
+
+    Files move one by one with ``os.replace`` (atomic each), so a reader of ``path`` sees each
+    file old or complete, and the file named ``last`` (e.g. the page that links the others)
+    appears only once all the others are in place.  On any exception the temporary folder
+    and everything in it are removed and ``path`` is left as it was.  Other files already in
+    ``path`` are kept.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+    tmp.mkdir()
+    try:
+        yield tmp
+        path.mkdir(exist_ok=True)
+        names = sorted(p.name for p in tmp.iterdir())
+        if last in names:
+            names.remove(last)
+            names.append(last)
+        for name in names:
+            os.replace(tmp / name, path / name)
+        tmp.rmdir()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -32,7 +32,7 @@ from scipy import ndimage
 from .models import inputs_for
 from .network import Sequential
 
-__all__ = ["continuity", "continuity_ratios", "continuity_along_path", "local_lipschitz",
+__all__ = ["continuity", "continuity_ratios", "continuity_along_path", "grid_pairs", "local_lipschitz",
            "patch_grid", "patch_relevance", "patch_mask", "removal_fill", "pixel_flipping",
            "PixelFlippingResult", "auc", "aopc", "random_relevance", "evaluate_selectivity",
            "Selectivity", "REMOVALS"]
@@ -139,6 +139,21 @@ def continuity_along_path(explain_fn: ExplainFn, path) -> float:
     dR, dx = _l1_l2(np.diff(R, axis=0), np.diff(path, axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
         return _max_ratio(np.where(dx > 0, dR / dx, np.nan), "continuity_along_path")
+
+
+def grid_pairs(spacing: float, *, low: float = 0.0, high: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs of neighbouring points of a square grid over [low, high]^2 with the given
+    spacing, along both axes and both diagonals: (A, B), two arrays (P, 2), for
+    :func:`continuity` on a two-input function (Sec. 7.1, Figure 6).  A pair that straddles a
+    kink is what a discontinuous explanation cannot survive as the spacing shrinks."""
+    if not (np.isfinite(spacing) and 0 < spacing <= high - low):
+        raise ValueError(f"grid_pairs: expected 0 < spacing <= {high - low}, got {spacing!r}")
+    g = np.arange(low, high + 1e-12 * (high - low), spacing)
+    P = np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1)           # (n, n, 2)
+    pairs = [(P[:-1, :], P[1:, :]), (P[:, :-1], P[:, 1:]),
+             (P[:-1, :-1], P[1:, 1:]), (P[:-1, 1:], P[1:, :-1])]
+    return (np.concatenate([a.reshape(-1, 2) for a, _ in pairs]),
+            np.concatenate([b.reshape(-1, 2) for _, b in pairs]))
 
 
 def local_lipschitz(explain_fn: ExplainFn, x, *, radius: float, n_samples: int = 32,

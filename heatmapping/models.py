@@ -11,6 +11,8 @@
       conv 4x4 25->100, ReLU, sum-pool 2  5 -> 2 -> 1
       conv 1x1 100->10, flatten           logits (N, 10)
 
+* ``cnn_max``: the same with max pooling, for the max-pool rules of Sec. 5.3.
+
 Pixel convention (kept everywhere): uint8 0..255 maps to [-1, 1], black background = -1.
 Both models are trained on the 5,000 embedded digits only, by ``python -m heatmapping train``,
 with the recipes in ``RECIPES``; the results are shipped as ``data/mlp.npz`` and ``data/cnn.npz``.
@@ -23,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from . import data
-from .layers import Conv2d, Dropout, Flatten, Linear, ReLU, SumPool2d
+from .layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
 from .network import Sequential, load
 
-__all__ = ["mlp", "cnn", "max_network", "ARCHITECTURES", "RECIPES", "model_path", "load_model", "inputs_for"]
+__all__ = ["mlp", "cnn", "cnn_max", "max_network", "ARCHITECTURES", "RECIPES", "model_path", "load_model", "inputs_for"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -41,15 +43,25 @@ def mlp(*, rng: np.random.Generator, dropout: float = 0.25) -> Sequential:
     ], input_shape=(1, 28, 28))
 
 
-def cnn(*, rng: np.random.Generator, dropout: float = 0.25) -> Sequential:
-    """Conv-ReLU-sum-pool network of Sec. 6.1, input (N, 1, 32, 32), output logits (N, 10)."""
+def cnn(*, rng: np.random.Generator, dropout: float = 0.25, pool=SumPool2d) -> Sequential:
+    """Conv-ReLU-sum-pool network of Sec. 6.1, input (N, 1, 32, 32), output logits (N, 10).
+
+    ``pool`` is the pooling layer's class: ``SumPool2d`` (the paper's recommendation) or
+    ``MaxPool2d`` for :func:`cnn_max`.
+    """
     return Sequential([
-        Conv2d.init(1, 10, 5, rng=rng), ReLU(), SumPool2d(2),
-        Conv2d.init(10, 25, 5, rng=rng), ReLU(), SumPool2d(2),
-        Conv2d.init(25, 100, 4, rng=rng), ReLU(), SumPool2d(2),
+        Conv2d.init(1, 10, 5, rng=rng), ReLU(), pool(2),
+        Conv2d.init(10, 25, 5, rng=rng), ReLU(), pool(2),
+        Conv2d.init(25, 100, 4, rng=rng), ReLU(), pool(2),
         Dropout(dropout),
         Conv2d.init(100, 10, 1, rng=rng), Flatten(),
     ], input_shape=(1, 32, 32))
+
+
+def cnn_max(*, rng: np.random.Generator, dropout: float = 0.25) -> Sequential:
+    """The CNN with max pooling instead of sum pooling: the network on which the two max-pool
+    rules of Sec. 5.3 (proportional, winner-take-all) can be compared."""
+    return cnn(rng=rng, dropout=dropout, pool=MaxPool2d)
 
 
 def max_network() -> Sequential:
@@ -65,7 +77,7 @@ def max_network() -> Sequential:
     ], input_shape=(2,))
 
 
-ARCHITECTURES = {"mlp": mlp, "cnn": cnn}
+ARCHITECTURES = {"mlp": mlp, "cnn": cnn, "cnn_max": cnn_max}
 
 #: how the shipped models were trained (Trainer keyword arguments)
 RECIPES = {
@@ -73,6 +85,8 @@ RECIPES = {
                 weight_decay=1e-4, max_shift=2, random_state=0),
     "cnn": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
                 weight_decay=1e-4, max_shift=2, random_state=0),
+    "cnn_max": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
+                    weight_decay=1e-4, max_shift=2, random_state=0),
 }
 
 

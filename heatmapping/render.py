@@ -15,12 +15,17 @@ from matplotlib.figure import Figure
 
 from .files import atomic_write
 
-__all__ = ["new_figure", "save_figure", "digit_grid", "heatmap_grid"]
+__all__ = ["FONT", "new_figure", "save_figure", "digit_grid", "heatmap_grid", "show_image",
+           "show_heatmap", "vector_field"]
+
+#: font size in points of titles and labels: legible at the saved size (100 dpi)
+FONT = 10
 
 
-def new_figure(width: float, height: float) -> Figure:
-    """A figure of the given size in inches with an Agg canvas attached."""
-    fig = Figure(figsize=(width, height))
+def new_figure(width: float, height: float, *, layout: str | None = None) -> Figure:
+    """A figure of the given size in inches with an Agg canvas attached; ``layout`` is
+    matplotlib's ("constrained" keeps colourbars and titles from overlapping)."""
+    fig = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -103,3 +108,51 @@ def heatmap_grid(images: np.ndarray, heatmaps: np.ndarray, titles: list[str], pa
         ax.set_axis_off()
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def show_image(ax, image: np.ndarray, title: str | None = None) -> None:
+    """Draw one image (H, W) in gray on ``ax``, pixels in [-1, 1] (black = -1), no ticks."""
+    ax.imshow(image, cmap="gray", vmin=-1, vmax=1)
+    if title:
+        ax.set_title(title, fontsize=FONT)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def show_heatmap(ax, R: np.ndarray, title: str | None = None, *, scale: float | None = None,
+                 colorbar: bool = True, label: str = "relevance"):
+    """Draw one heatmap (H, W) on ``ax`` as in the paper: red positive, blue negative, white
+    zero, on the symmetric scale [-scale, scale] (default its largest magnitude), with a
+    colourbar labelled ``label``.  Returns the image, for a colourbar shared by several axes.
+    """
+    R = np.asarray(R)
+    if not np.all(np.isfinite(R)):
+        raise ValueError("show_heatmap: the heatmap contains NaN or Inf")
+    scale = float(scale if scale is not None else np.abs(R).max()) or 1.0
+    image = ax.imshow(R, cmap="bwr", vmin=-scale, vmax=scale)
+    if title:
+        ax.set_title(title, fontsize=FONT)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if colorbar:
+        bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, ticks=[-scale, 0, scale])
+        bar.ax.set_yticklabels([f"{-scale:.2g}", "0", f"{scale:.2g}"])
+        bar.ax.tick_params(labelsize=FONT - 1)
+        bar.set_label(label, fontsize=FONT - 1)
+    return image
+
+
+def vector_field(ax, f, points: np.ndarray, R: np.ndarray, title: str, *, scale: float = 8.0) -> None:
+    """A two-input function's explanations as arrows (Figure 6): grey contours of ``f`` over
+    [0, 1]^2, and at each point (P, 2) the arrow (R_1, R_2) of its relevance (P, 2)."""
+    fine = np.linspace(0, 1, 101)
+    F1, F2 = np.meshgrid(fine, fine)
+    F = np.asarray(f(np.stack([F1.ravel(), F2.ravel()], axis=1))).reshape(F1.shape)
+    ax.contourf(F1, F2, F, levels=12, cmap="Greys")
+    ax.quiver(points[:, 0], points[:, 1], R[:, 0], R[:, 1], color="red", angles="xy",
+              scale_units="xy", scale=scale)
+    ax.plot([0, 1], [0, 1], "b:", lw=0.8)
+    ax.set_title(title, fontsize=FONT)
+    ax.set_xlabel("x1", fontsize=FONT)
+    ax.set_ylabel("x2", fontsize=FONT)
+    ax.set_aspect("equal")

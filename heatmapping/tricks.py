@@ -19,8 +19,9 @@ from . import explain, metrics
 from .layers import Flatten, Linear
 from .network import Sequential
 
-__all__ = ["shift", "translation_trick", "sliding_window", "fully_convolutional",
-           "direct_explanation", "relevant_pattern", "select_rules"]
+__all__ = ["shift", "translation_trick", "translation_explainer", "digit_canvas",
+           "positive_evidence", "sliding_window", "fully_convolutional", "direct_explanation", "relevant_pattern",
+           "select_rules"]
 
 ExplainFn = Callable[[np.ndarray], np.ndarray]
 
@@ -74,6 +75,50 @@ def translation_trick(explain_fn: ExplainFn, x: np.ndarray, *, max_shift: int = 
     return sum(shift(R[t], -dy, -dx, fill=0.0) for t, (dy, dx) in enumerate(shifts)) / len(shifts)
 
 
+def translation_explainer(net: Sequential, explain_fn, *, max_shift: int = 1,
+                          fill: float = -1.0):
+    """The translation trick as an explanation function ``R*(x, target=None)`` (Sec. 6.4), for
+    the metrics and for comparing with ``explain_fn(x, target=None)`` itself.
+
+    Every translated copy explains the class of the *original* image (its prediction by
+    ``net`` when ``target`` is None): a shifted copy may be classified otherwise, and R* must
+    explain one class.
+    """
+    def explain_translated(x, target=None):
+        x = _check_images(x, "translation_explainer")
+        c = net.forward(x).argmax(axis=1) if target is None else np.broadcast_to(target, (len(x),))
+        copies = (2 * max_shift + 1) ** 2          # translation_trick's batch: shift-major
+        return translation_trick(lambda v: explain_fn(v, target=np.tile(c, copies)), x,
+                                 max_shift=max_shift, fill=fill)
+    return explain_translated
+
+
+def digit_canvas(digits: np.ndarray, *, rows: int, cols: int, cell: int = 32,
+                 background: float = -1.0) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
+    """A large image (1, 1, rows * cell, cols * cell) with one digit centred in each cell,
+    row by row, for the sliding-window explanation of Sec. 6.5 (Figure 5).
+
+    ``digits`` (rows * cols, h, w) in the pixel range [-1, 1]; cells larger than the network's
+    window keep background between the digits, so that fewer windows see parts of two.
+    Returns the canvas and each digit's cell as (row slice, column slice).
+    """
+    digits = np.asarray(digits, dtype=np.float64)
+    if digits.ndim != 3 or len(digits) != rows * cols:
+        raise ValueError(f"digit_canvas: expected {rows * cols} digits (N, h, w), got shape "
+                         f"{digits.shape}")
+    h, w = digits.shape[1:]
+    if h > cell or w > cell:
+        raise ValueError(f"digit_canvas: digits of {h}x{w} do not fit cells of {cell}")
+    canvas = np.full((1, 1, rows * cell, cols * cell), background)
+    cells = []
+    for k, digit in enumerate(digits):
+        top, left = (k // cols) * cell, (k % cols) * cell
+        dy, dx = (cell - h) // 2, (cell - w) // 2
+        canvas[0, 0, top + dy:top + dy + h, left + dx:left + dx + w] = digit
+        cells.append((slice(top, top + cell), slice(left, left + cell)))
+    return canvas, cells
+
+
 def _window_grid(size: tuple[int, int], window: tuple[int, int], stride: tuple[int, int]):
     (H, W), (h, w), (sh, sw) = size, window, stride
     if h > H or w > W:
@@ -120,6 +165,22 @@ def sliding_window(explain_fn: ExplainFn, f: Callable[[np.ndarray], np.ndarray],
         for j in range(gw):           # vectorized over the batch
             R[:, :, i * sh:i * sh + h, j * sw:j * sw + w] += R_patches[:, i, j]
     return R, g
+
+
+def positive_evidence(net: Sequential, c: int, *, rules="deep_taylor"):
+    """The pair (explain_fn, f) for :func:`sliding_window` that explains
+    g(X) = sum_s max(0, f_c(X[s])): each window's evidence for class ``c`` is the positive
+    part of its logit, so that windows without the class add nothing (Figure 5), and LRP with
+    ``rules`` explains that evidence (a window with f_c <= 0 gets R = 0)."""
+    def f(windows):
+        return np.maximum(net.forward(windows)[:, c], 0)
+
+    def explain_fn(windows):
+        logits = net.forward(windows)
+        top = np.zeros_like(logits)                 # the output relevance: max(0, f_c) e_c
+        top[:, c] = np.maximum(logits[:, c], 0)
+        return explain.lrp(net, windows, target=top, rules=rules)
+    return explain_fn, f
 
 
 def fully_convolutional(net: Sequential) -> Sequential:

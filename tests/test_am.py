@@ -364,3 +364,13 @@ def test_figure2_prototypes_are_certain_and_expert_and_decoder_ones_are_likelier
              for n, p in (("plain", plain), ("expert", expert), ("decoder", decoded))}
     assert np.all(error["expert"] < error["plain"]) and np.all(error["decoder"] < error["plain"]), \
         error
+
+
+def test_class_means_average_each_class_in_the_order_asked():
+    X = np.arange(12.0).reshape(6, 2)
+    labels = np.array([1, 0, 1, 2, 0, 2])
+    np.testing.assert_array_equal(am.class_means(X, labels, [2, 0]), [[8.0, 9.0], [5.0, 6.0]])
+    with pytest.raises(ValueError, match=r"no sample of class \[3\]"):
+        am.class_means(X, labels, [0, 3])
+    with pytest.raises(ValueError, match="6 samples but 5 labels"):
+        am.class_means(X, labels[:5], [0])

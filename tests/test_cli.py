@@ -1,4 +1,4 @@
-"""The command line: help, the demo (the README's main job), evaluate's last line."""
+"""The command line: help, predict, evaluate's last line, errors (the tour: test_tour.py)."""
 
 import re
 import subprocess
@@ -12,15 +12,15 @@ from heatmapping.__main__ import main
 def test_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "heatmapping", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    for command in ("demo", "train", "evaluate", "explain", "bench", "download"):
+    for command in ("tour", "predict", "train", "evaluate", "explain", "bench", "download"):
         assert re.search(rf"^\s+{command}\s+\S", out, re.M), f"--help does not list {command}"
 
 
-def test_demo_writes_a_png_and_prints_its_path(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo.png")]) == 0
+def test_predict_writes_a_png_and_prints_its_path(tmp_path, capsys):
+    assert main(["predict", "--out", str(tmp_path / "predict.png")]) == 0
     out = capsys.readouterr().out
-    assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert str((tmp_path / "demo.png").resolve()) in out
+    assert (tmp_path / "predict.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str((tmp_path / "predict.png").resolve()) in out
     assert len(re.findall(r"predicted \d  probability", out)) == 12
 
 
@@ -41,7 +41,7 @@ def test_train_writes_a_loadable_model(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--model", "{tmp}/missing.npz"], "error: model file .*missing.npz not found"),
-    (["evaluate", "--model", "vgg"], r"error: model 'vgg': expected one of cnn, mlp or the path"),
+    (["evaluate", "--model", "vgg"], r"error: model 'vgg': expected one of cnn, cnn_max, mlp or the path"),
     (["explain", "--index", "0..99999999999"], r"error: --index: expected indices in 0\.\."),
     (["explain", "--index", "5..2"], r"error: --index: expected indices in 0\.\."),
     (["explain", "--index", "0", "--out", "{tmp}"], "error: .*Is a directory"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
-import os
 import re
 import struct
 import threading
@@ -37,10 +36,6 @@ from heatmapping.data import (
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-# The real MNIST test set, beside the project (see its README.md there).
-SHARED_MNIST = Path(
-    os.environ.get("HEATMAPPING_DATA") or PROJECT_ROOT.parent / "shared" / "data" / "mnist"
-)
 SHARED_RAW_SHA256 = {
     "t10k-images-idx3-ubyte.gz": "40690cbaf880de37dff90eadffd324fc94be14f501ffcfe1c6198e677e625f82",
     "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
@@ -183,9 +178,8 @@ def write_fake_split(folder: Path, images, labels, *, split="test", gz=True) -> 
     write_idx(folder / f"{stem}-labels-idx1-ubyte{suffix}", labels, compress=gz)
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"MNIST test set not at {SHARED_MNIST}")
-def test_load_mnist_reads_the_real_test_set_bit_exactly():
-    images, labels = load_mnist(SHARED_MNIST, split="test")
+def test_load_mnist_reads_the_real_test_set_bit_exactly(mnist_folder):
+    images, labels = load_mnist(mnist_folder, split="test")
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (10000,) and labels.dtype == np.uint8
     assert class_counts(labels).tolist() == SHARED_CLASS_COUNTS

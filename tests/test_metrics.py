@@ -417,3 +417,14 @@ def test_figure8_tutorial_runs_from_another_directory_and_prints_the_table(tmp_p
     assert verdicts == list(columns), done.stdout
     assert (tmp_path / "figure8_curves.png").stat().st_size > 1000
     assert (tmp_path / "figure8_examples.png").stat().st_size > 1000
+
+
+def test_grid_pairs_are_the_axis_and_diagonal_neighbours_of_the_grid():
+    A, B = metrics.grid_pairs(0.25)
+    # 5x5 grid: 2 * 5 * 4 axis pairs and 2 * 4 * 4 diagonal pairs
+    assert A.shape == B.shape == (2 * 20 + 2 * 16, 2)
+    distance = np.linalg.norm(A - B, axis=1)
+    assert np.allclose(np.sort(np.unique(distance.round(12))), [0.25, 0.25 * np.sqrt(2)])
+    assert A.min() == 0 and A.max() == 1 and B.min() == 0 and B.max() == 1
+    with pytest.raises(ValueError, match="expected 0 < spacing <= 1"):
+        metrics.grid_pairs(0)

@@ -28,14 +28,20 @@ def test_cnn_has_the_recommended_shape():
     assert net.input_shape == (1, 32, 32)
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_cnn_max_is_the_cnn_with_max_pooling():
+    layers = [type(l).__name__ for l in models.load_model("cnn_max").layers]
+    assert layers == [type(l).__name__.replace("SumPool2d", "MaxPool2d")
+                      for l in models.load_model("cnn").layers]
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "cnn_max"])
 def test_shipped_biases_are_zero_or_negative(name):
     for layer in models.load_model(name).layers:
         if "b" in layer.param_names:
             assert np.all(layer.b <= 0), f"{name}: a bias is positive, against Sec. 6.1"
 
 
-@pytest.mark.parametrize("name, minimum", [("mlp", 0.955), ("cnn", 0.980)])
+@pytest.mark.parametrize("name, minimum", [("mlp", 0.955), ("cnn", 0.980), ("cnn_max", 0.980)])
 def test_shipped_model_accuracy_on_the_real_test_set(name, minimum, test_set):
     images, labels = test_set
     net = models.load_model(name)
@@ -51,11 +57,11 @@ def test_inputs_for_pads_digits_with_the_background():
 
 
 def test_unknown_model_name_is_refused():
-    with pytest.raises(ValueError, match=r"unknown model 'vgg'; expected one of \['cnn', 'mlp'\]"):
+    with pytest.raises(ValueError, match=r"unknown model 'vgg'; expected one of \['cnn', 'cnn_max', 'mlp'\]"):
         models.model_path("vgg")
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "cnn_max"])
 def test_shipped_model_matches_the_checksum_in_data_readme(name):
     from conftest import assert_matches_data_readme
     assert_matches_data_readme(f"{name}.npz")

@@ -13,7 +13,7 @@ def test_readme_gives_two_setup_commands_and_ci_runs_the_test_one():
     commands = readme_commands()
     assert len(commands) >= 2
     main_job, tests = commands[0], commands[1]
-    assert "heatmapping demo" in main_job and "pytest" in tests
+    assert "heatmapping tour" in main_job and "pytest" in tests
     ci = (PROJECT / ".ci" / "run").read_text().splitlines()
     assert tests in ci, ".ci/run must run the README's test command verbatim"
 

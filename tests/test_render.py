@@ -30,3 +30,16 @@ def test_bad_input_is_refused_and_nothing_is_written(call, error, message, tmp_p
     with pytest.raises(error, match=message):
         call(tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_show_heatmap_draws_a_symmetric_colourbar_and_refuses_nan():
+    fig = render.new_figure(3, 3)
+    ax = fig.subplots()
+    image = render.show_heatmap(ax, np.array([[0.5, -2.0], [1.0, 0.0]]), "t")
+    assert image.get_clim() == (-2.0, 2.0) and image.get_cmap().name == "bwr"
+    assert len(fig.axes) == 2, "the colourbar is an axes of its own"
+    assert ax.get_title() == "t" and ax.title.get_fontsize() >= 9
+    zero = render.show_heatmap(fig.subplots(), np.zeros((2, 2)), colorbar=False)
+    assert zero.get_clim() == (-1.0, 1.0)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        render.show_heatmap(ax, np.array([[np.nan]]))

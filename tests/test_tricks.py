@@ -10,8 +10,9 @@ from heatmapping import data, explain, metrics, models
 from heatmapping.layers import Conv2d, Flatten, Linear, ReLU, SumPool2d
 from heatmapping.network import Sequential
 from heatmapping.rules import Flat, ZPlus
-from heatmapping.tricks import (direct_explanation, fully_convolutional, relevant_pattern,
-                                select_rules, shift, sliding_window, translation_trick)
+from heatmapping.tricks import (digit_canvas, direct_explanation, fully_convolutional,
+                                positive_evidence, relevant_pattern, select_rules, shift, sliding_window,
+                                translation_explainer, translation_trick)
 
 EXACT = dict(rtol=1e-10, atol=1e-12)
 
@@ -60,6 +61,37 @@ def test_translation_trick_averages_the_shifted_back_heatmaps(rng):
     np.testing.assert_allclose(translation_trick(fn, x, shifts=shifts), expected, **EXACT)
 
 
+def test_translation_explainer_explains_the_original_class_in_every_copy(rng):
+    net = small_cnn(rng)
+    x = rng.uniform(-1, 1, (3, 1, 6, 6))
+    seen = []
+
+    def explain_fn(v, target=None):
+        seen.append(np.asarray(target))
+        return explain.lrp(net, v, target=target, rules="deep_taylor")
+
+    c = net.forward(x).argmax(axis=1)
+    R = translation_explainer(net, explain_fn, max_shift=1)(x)
+    np.testing.assert_array_equal(seen[0], np.tile(c, 9))      # shift-major, as translation_trick
+    expected = translation_trick(lambda v: explain.lrp(net, v, target=np.tile(c, 9)), x, max_shift=1)
+    np.testing.assert_allclose(R, expected, **EXACT)
+    R2 = translation_explainer(net, explain_fn, max_shift=0)(x, target=1)
+    np.testing.assert_allclose(R2, explain.lrp(net, x, target=1), **EXACT)
+
+
+def test_digit_canvas_centres_each_digit_in_its_cell(rng):
+    digits = rng.uniform(-1, 1, (6, 4, 4))
+    canvas, cells = digit_canvas(digits, rows=2, cols=3, cell=8)
+    assert canvas.shape == (1, 1, 16, 24) and len(cells) == 6
+    for digit, (rows, cols) in zip(digits, cells):
+        np.testing.assert_array_equal(canvas[0, 0][rows, cols][2:6, 2:6], digit)
+        assert (canvas[0, 0][rows, cols] == -1).sum() == 64 - 16
+    with pytest.raises(ValueError, match="expected 6 digits"):
+        digit_canvas(digits[:5], rows=2, cols=3, cell=8)
+    with pytest.raises(ValueError, match="do not fit cells of 3"):
+        digit_canvas(digits, rows=2, cols=3, cell=3)
+
+
 # --------------------------------------------------------------------------------------------
 def small_cnn(rng, padding=0):
     """Two convolutions and a 2x2 sum pool: total stride 2, field 6x6 (without padding)."""
@@ -93,6 +125,20 @@ def test_sliding_window_without_overlap_places_the_tiles_side_by_side(rng):
         for j in range(3):
             tile = X[:, :, 6 * i:6 * i + 6, 6 * j:6 * j + 6]
             np.testing.assert_allclose(R[:, :, 6 * i:6 * i + 6, 6 * j:6 * j + 6], fn[0](tile), **EXACT)
+
+
+def test_positive_evidence_explains_the_positive_part_of_each_windows_logit(rng):
+    net = small_cnn(rng)
+    X = rng.uniform(-1, 1, (1, 1, 10, 10))
+    for c in range(2):
+        explain_fn, f = positive_evidence(net, c)
+        windows = np.stack([X[0, :, i:i + 6, j:j + 6] for i in range(0, 5, 2) for j in range(0, 5, 2)])
+        logit = net.forward(windows)[:, c]
+        np.testing.assert_allclose(f(windows), np.maximum(logit, 0), **EXACT)
+        R = explain_fn(windows)
+        assert np.all(R[logit <= 0] == 0), "a window without evidence gets no relevance"
+        R_big, g = sliding_window(explain_fn, f, X, window=(6, 6), stride=(2, 2))
+        assert R_big.sum() == pytest.approx(g[0], rel=1e-10, abs=1e-12)
 
 
 def test_direct_approach_equals_sliding_window_without_padding(rng):

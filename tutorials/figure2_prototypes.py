@@ -54,9 +54,8 @@ classes = np.arange(10)
 # code space (the encoder's mean code)
 train_images, train_labels = data.load_mnist5k()
 x_train = data.to_input(train_images)[:, None]                     # (5000, 1, 28, 28)
-x_bar = np.stack([x_train[train_labels == c].mean(0) for c in classes])
-z_bar = np.stack([vae.encode(x_train[train_labels == c].reshape(-1, 784)).mean(0)
-                  for c in classes])
+x_bar = am.class_means(x_train, train_labels, classes)
+z_bar = am.class_means(vae.encode(x_train.reshape(-1, 784)), train_labels, classes)
 
 # real digits to compare with: the MNIST test set, else the digits held out from the
 # expert's and the decoder's training

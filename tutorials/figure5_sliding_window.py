@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from heatmapping import data, explain, models, render
-from heatmapping.tricks import direct_explanation, fully_convolutional, sliding_window
+from heatmapping.tricks import (digit_canvas, direct_explanation, fully_convolutional,
+                               positive_evidence, sliding_window)
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent)
@@ -40,25 +41,11 @@ c = args.digit
 picks = list(rng.choice(np.flatnonzero(labels == c), 2, replace=False))
 picks += list(rng.choice(np.flatnonzero(labels != c), 6, replace=False))
 rng.shuffle(picks)
-canvas = np.full((1, 1, 64, 128), -1.0)
-for k, i in enumerate(picks):
-    row, col = divmod(k, 4)
-    canvas[0, 0, 2 + 32 * row:30 + 32 * row, 2 + 32 * col:30 + 32 * col] = data.to_input(images[i])
+canvas, cells = digit_canvas(data.to_input(images[picks]), rows=2, cols=4, cell=32)
 print(f"canvas of digits {[int(labels[i]) for i in picks]} from {source}; explaining class {c}")
 
 # %% Sliding window: 32x32 windows every 4 pixels, evidence max(0, f_c) per window
-
-
-def evidence(windows):
-    return np.maximum(net.forward(windows)[:, c], 0)
-
-
-def explain_windows(windows):
-    top = np.zeros((len(windows), 10))
-    top[:, c] = evidence(windows)
-    return explain.lrp(net, windows, target=top, rules="deep_taylor")
-
-
+explain_windows, evidence = positive_evidence(net, c)
 R, g = sliding_window(explain_windows, evidence, canvas, window=(32, 32), stride=(4, 4))
 print(f"g(X) = {g[0]:.2f}, sum of the heatmap = {R.sum():.2f} (conservation)")
 
@@ -78,11 +65,10 @@ print(f"saved {render.save_figure(fig, args.out_dir / 'figure5_sliding_window.pn
 # %% Relevance per digit: the class-c digits should hold more than their share of the area
 # (windows at stride 4 that straddle two digits also give relevance to the neighbour)
 share_c = 0.0
-for k, i in enumerate(picks):
-    row, col = divmod(k, 4)
-    share = R[0, 0, 32 * row:32 * row + 32, 32 * col:32 * col + 32].sum() / R.sum()
+for k, (i, cell) in enumerate(zip(picks, cells)):
+    share = R[0, 0][cell].sum() / R.sum()
     share_c += share if labels[i] == c else 0.0
-    print(f"  digit {int(labels[i])} at ({row}, {col}): {100 * share:5.1f}% of the relevance")
+    print(f"  digit {int(labels[i])} at {divmod(k, 4)}: {100 * share:5.1f}% of the relevance")
 area = np.mean([labels[i] == c for i in picks])
 print(f"the class-{c} digits hold {100 * share_c:.1f}% of the relevance on {100 * area:.0f}% of the area")
 

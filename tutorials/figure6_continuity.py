@@ -45,44 +45,21 @@ n = 11
 g = np.linspace(0.05, 0.95, n)
 X1, X2 = np.meshgrid(g, g)
 grid = np.stack([X1.ravel(), X2.ravel()], axis=1)
-fine = np.linspace(0, 1, 101)
-F1, F2 = np.meshgrid(fine, fine)
-F = net.forward(np.stack([F1.ravel(), F2.ravel()], axis=1)).reshape(F1.shape)
 
 fig = render.new_figure(12, 4.2)
 for k, (name, fn) in enumerate(METHODS.items()):
-    R = fn(grid)
-    ax = fig.add_subplot(1, 3, k + 1)
-    ax.contourf(F1, F2, F, levels=12, cmap="Greys")
-    ax.quiver(grid[:, 0], grid[:, 1], R[:, 0], R[:, 1], color="red", angles="xy",
-              scale_units="xy", scale=8)
-    ax.plot([0, 1], [0, 1], "b:", lw=0.8)
-    ax.set_title(name)
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
-    ax.set_aspect("equal")
+    render.vector_field(fig.add_subplot(1, 3, k + 1), net.forward, grid, fn(grid), name)
 fig.tight_layout()
 path = render.save_figure(fig, args.out_dir / "figure6_continuity.png")
 print(f"saved {path}")
 
 # %% Continuity constants as the grid is refined
-# Neighbours along the axes and the diagonals; a pair straddling x1 = x2 is what the
-# gradient methods cannot survive.
-
-
-def neighbour_pairs(spacing):
-    g = np.arange(0.0, 1.0 + 1e-12, spacing)
-    P = np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1)
-    pairs = [(P[:-1, :], P[1:, :]), (P[:, :-1], P[:, 1:]),
-             (P[:-1, :-1], P[1:, 1:]), (P[:-1, 1:], P[1:, :-1])]
-    return (np.concatenate([a.reshape(-1, 2) for a, _ in pairs]),
-            np.concatenate([b.reshape(-1, 2) for _, b in pairs]))
-
-
+# Neighbours along the axes and the diagonals (metrics.grid_pairs); a pair straddling x1 = x2
+# is what the gradient methods cannot survive.
 print(f"\n{'grid spacing':>12} " + " ".join(f"{name:>16}" for name in METHODS))
 constants = {}
 for spacing in (0.1, 0.05, 0.025, 0.0125, 0.00625):
-    A, B = neighbour_pairs(spacing)
+    A, B = metrics.grid_pairs(spacing)
     row = {name: metrics.continuity(fn, A, B) for name, fn in METHODS.items()}
     constants[spacing] = row
     print(f"{spacing:>12} " + " ".join(f"{row[name]:>16.4f}" for name in METHODS))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from heatmapping import data, explain, metrics, models, render
-from heatmapping.tricks import shift, translation_trick
+from heatmapping.tricks import shift, translation_explainer
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent)
@@ -38,12 +38,8 @@ def plain(x, target=None):
     return explain.lrp(net, x, target=target, rules="deep_taylor")
 
 
-def tricked(x, target=None):
-    # each translated copy explains the class of the original image (default: its prediction)
-    c = net.forward(x).argmax(axis=1) if target is None else np.broadcast_to(target, (len(x),))
-    T = (2 * args.shift + 1) ** 2
-    return translation_trick(lambda v: explain.lrp(net, v, target=np.tile(c, T), rules="deep_taylor"),
-                             x, max_shift=args.shift, fill=-1.0)
+# every translated copy explains the class of the original image (default: its prediction)
+tricked = translation_explainer(net, plain, max_shift=args.shift)
 
 
 # %% Heatmaps before and after

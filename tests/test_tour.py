@@ -1,0 +1,236 @@
+"""The tour (``python -m heatmapping tour``, the README's main job): it writes one offline
+HTML page with every section and every figure it links, prints the same numbers, and the
+claims of its captions follow from those numbers.  It runs once, in quick mode, per session."""
+
+import contextlib
+import html.parser
+import io
+import math
+import re
+
+import pytest
+
+from heatmapping import tour
+from heatmapping.__main__ import main
+from heatmapping.files import staged_folder
+from heatmapping.tour.page import Section, write_page
+
+SECTIONS = ["3", "4", "5", "6", "7", "8"]
+
+
+class Page(html.parser.HTMLParser):
+    """The parts of index.html the tests read: section ids, the images of each section, the
+    rows of the number tables, and the preformatted tables."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections, self.images, self.rows, self.pre = [], {}, [], []
+        self._cells, self._in = None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self.sections.append(attrs["id"])
+            self.images[attrs["id"]] = []
+        elif tag == "img":
+            self.images[self.sections[-1]].append(attrs["src"])
+        elif tag == "tr":
+            self._cells = []
+        elif tag in ("td", "pre"):
+            self._in = tag
+            if tag == "td":
+                self._cells.append("")
+            else:
+                self.pre.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "tr":
+            self.rows.append(tuple(self._cells))
+        if tag in ("td", "pre"):
+            self._in = None
+
+    def handle_data(self, data):
+        if self._in == "td":
+            self._cells[-1] += data
+        elif self._in == "pre":
+            self.pre[-1] += data
+
+
+@pytest.fixture(scope="module")
+def quick_tour(tmp_path_factory):
+    """(folder, stdout, parsed page) of one quick tour of every section."""
+    out = tmp_path_factory.mktemp("tour") / "tour"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["tour", "--out", str(out), "--quick"]) == 0
+    page = Page()
+    page.feed((out / "index.html").read_text(encoding="utf-8"))
+    return out, buffer.getvalue(), page
+
+
+def block(stdout: str, key: str) -> str:
+    """What section ``key`` printed."""
+    found = re.search(rf"^Sec\. {key}  .*?(?=^Sec\. \d  |\Z)", stdout, re.M | re.S)
+    assert found, f"section {key} printed nothing:\n{stdout}"
+    return found.group(0)
+
+
+def value(text: str, label: str) -> str:
+    found = re.search(rf"^  {re.escape(label)}: (.*)$", text, re.M)
+    assert found, f"no line '{label}: ...' in:\n{text}"
+    return found.group(1)
+
+
+def floats(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"-?\d+\.\d+(?:e[+-]\d+)?", text)]
+
+
+def test_the_page_has_every_section_and_every_image_it_links_is_a_png(quick_tour):
+    out, _, page = quick_tour
+    assert page.sections == [f"sec{k}" for k in SECTIONS]
+    for key in SECTIONS[:-1]:
+        assert page.images[f"sec{key}"], f"section {key} shows no figure"
+    assert page.images["sec8"] == [], "Sec. 8 is not implemented: it must show no image"
+    for images in page.images.values():
+        for src in images:
+            assert "/" not in src, f"{src}: images are linked relatively, beside the page"
+            assert (out / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{src} is not a PNG"
+    assert not list(out.parent.glob(".*.part")), "the staging folder was left behind"
+
+
+def test_the_page_shows_the_numbers_printed_on_stdout(quick_tour):
+    _, stdout, page = quick_tour
+    assert len(page.rows) >= 30, page.rows
+    for label, v in page.rows:
+        assert f"\n  {label}: {v}\n" in stdout, f"the page shows '{label}: {v}', stdout does not"
+
+
+def test_sec3_prototypes_are_certain_and_localization_approaches_x0(quick_tour):
+    text = block(quick_tour[1], "3")
+    for name in ("simple AM", "AM + expert", "AM + decoder"):
+        assert floats(value(text, f"p(w_c | x*) of the 10 prototypes, {name}"))[-1] >= 0.9
+    gray = dict(re.findall(r"(simple AM|AM \+ expert|AM \+ decoder) ([\d.]+)",
+                           value(text, "share of mid-gray pixels (-0.5 < x < 0.5), lower = sharper")))
+    assert float(gray["simple AM"]) > float(gray["AM + expert"]) > float(gray["AM + decoder"]), text
+    distances = [floats(value(text, f"localized AM, eta = {eta}"))[0] for eta in ("0", "0.3", "3")]
+    assert distances[0] > distances[1] > distances[2], text
+
+
+def test_sec4_lrp_conserves_and_simple_taylor_does_not_on_a_network_with_biases(quick_tour):
+    text = block(quick_tour[1], "4")
+    assert floats(value(text, "LRP: max |sum R - f_c(x)| over the 8 digits (conservation, Sec. 4.3)"))[0] < 1e-9
+    assert floats(value(text, "simple Taylor: max |sum R - f_c(x)| (the biases' share, Sec. 4.2)"))[0] > 1e-3
+    assert floats(value(text, "sensitivity: max |sum R - ||grad f||^2| (Sec. 4.1)"))[0] < 1e-9
+    lines = re.findall(r"f_c\(x\) = ([\d.]+); sums of the heatmaps: .*LRP, deep Taylor ([\d.-]+)", text)
+    assert len(lines) == 8 and all(f == r for f, r in lines), text
+    ink = dict(re.findall(r"(simple Taylor|LRP, deep Taylor) ([\d.]+)",
+                          re.search(r"share of \|R\| on the digits' ink.*", text).group(0)))
+    assert float(ink["LRP, deep Taylor"]) > float(ink["simple Taylor"]), text
+
+
+def test_sec5_the_rules_that_ignore_the_bias_conserve_and_the_ledger_is_shown(quick_tour):
+    text, page = block(quick_tour[1], "5"), quick_tour[2]
+    sums = {name: (float(r), float(f)) for name, r, f in
+            re.findall(r"^  sum of R, (.*): ([\d.-]+) \(f_c = ([\d.-]+)\)$", text, re.M)}
+    assert len(sums) == 7, text
+    for name, (total, f_c) in sums.items():
+        if not name.startswith("LRP-0") and "epsilon" not in name:
+            assert total == pytest.approx(f_c, abs=2e-4), name
+    assert sums["LRP-epsilon (eps 1)"][0] < sums["LRP-epsilon (eps 1)"][1] - 1, "eps absorbs"
+    assert sum("R out" in pre and "stabilizer" in pre for pre in page.pre) == 2
+    for rule in ("proportional", "winner-take-all"):
+        total, f2 = floats(value(text, f"max-pool CNN, {rule}"))[:2]
+        assert total == pytest.approx(f2, rel=1e-9), rule
+
+
+def test_sec6_sliding_window_conserves_and_favours_the_class_digits(quick_tour):
+    text = block(quick_tour[1], "6")
+    assert all(b <= 0 for b in floats(value(text, "largest bias of each layer of the shipped CNN (Sec. 6.1: b <= 0)")))
+    g, total = floats(re.search(r"sliding window: g\(X\).*", text).group(0).split(": ", 1)[1])
+    assert g == pytest.approx(total, rel=1e-9)
+    shares = re.findall(r"'(\d)' ([\d.]+)% \(", text)
+    assert len(shares) == 8
+    assert sum(float(v) for d, v in shares if d == "3") > 25, text
+    assert value(text, "rule choice, heatmap recomputed after every removal: select_rules picks") in \
+        ("deep_taylor", "alpha2beta1", "epsilon", "deep_taylor_real")
+
+
+def test_sec7_continuity_and_selectivity_claims_hold(quick_tour):
+    text = block(quick_tour[1], "7")
+    lrp = floats(value(text, "Figure 6, continuity constant of deep Taylor LRP at grid spacings "
+                             "0.1, 0.05, 0.025, 0.0125, 0.00625"))
+    sens = floats(value(text, "Figure 6, continuity constant of sensitivity at grid spacings "
+                              "0.1, 0.05, 0.025, 0.0125, 0.00625"))
+    assert lrp == pytest.approx([math.sqrt(2)] * 5, abs=1e-4)
+    assert sens[-1] / sens[0] == pytest.approx(16, rel=0.01)
+    table = next(pre for pre in quick_tour[2].pre if "AUC, first 16" in pre)
+    head = {row.rsplit(None, 2)[0]: float(row.split()[-1]) for row in table.splitlines()[1:]}
+    assert min(head, key=head.get) != "random" and max(head, key=head.get) == "random", table
+
+
+def test_write_page_escapes_every_string(tmp_path):
+    s = Section("9", "<script>alert(1)</script>", "a & b", "x < y", stream=io.StringIO())
+    s.number("<b>", "1 < 2")
+    s.figure('a".png', "<img src=x onerror=alert(1)>")
+    s.table("<t>", "</pre><script>")
+    text = write_page(tmp_path / "index.html", "T <i>", "intro & more", [s]).read_text()
+    assert "<script>" not in text and "<b>" not in text and "<t>" not in text and "<i>" not in text
+    assert "&lt;script&gt;" in text and 'src="a&quot;.png"' in text and "1 &lt; 2" in text
+
+
+def test_sections_runs_only_the_chosen_ones_in_the_papers_order(tmp_path, capsys):
+    assert main(["tour", "--out", str(tmp_path / "t"), "--sections", "8,4", "--quick"]) == 0
+    page = Page()
+    page.feed((tmp_path / "t" / "index.html").read_text())
+    assert page.sections == ["sec4", "sec8"]
+    assert "[" in capsys.readouterr().err, "progress goes to stderr"
+
+
+@pytest.mark.parametrize("sections", ["2", "3,9", "", "x"])
+def test_an_unknown_section_is_refused_before_any_work(sections, tmp_path, capsys):
+    assert main(["tour", "--out", str(tmp_path / "t"), "--sections", sections]) == 1
+    assert "--sections: expected section numbers among 3,4,5,6,7,8" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
+
+
+def test_an_existing_tour_is_replaced_only_with_force(tmp_path, capsys):
+    out = tmp_path / "t"
+    out.mkdir()
+    (out / "index.html").write_text("mine")
+    assert main(["tour", "--out", str(out), "--sections", "8"]) == 1
+    assert "pass --force" in capsys.readouterr().err
+    assert (out / "index.html").read_text() == "mine"
+    assert main(["tour", "--out", str(out), "--sections", "8", "--force"]) == 0
+    assert "Sec. 8" in (out / "index.html").read_text()
+
+
+@pytest.mark.parametrize("out, message", [
+    ("{tmp}/file.txt", "exists and is not a folder"),
+    ("{tmp}/no/such/t", "does not exist"),
+])
+def test_a_bad_out_folder_is_refused_before_any_work(out, message, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("")
+    assert main(["tour", "--out", out.replace("{tmp}", str(tmp_path))]) == 1
+    err = capsys.readouterr().err
+    assert "--out" in err and message in err and "Traceback" not in err
+
+
+def test_a_failing_section_leaves_no_file_behind(tmp_path, monkeypatch):
+    def broken(t):
+        t.save(t.section("9", "broken", "none"), __import__("heatmapping").render.new_figure(1, 1),
+               "a.png", "caption")
+        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"):
+        tour.run(tmp_path / "t", {"9": broken})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_folder_moves_the_last_file_last_and_keeps_other_files(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("kept")
+    with staged_folder(out, last="index.html") as folder:
+        for name in ("index.html", "b.png", "a.png"):
+            (folder / name).write_text(name)
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "index.html", "old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
