@@ -32,7 +32,7 @@ from scipy import ndimage
 from .models import inputs_for
 from .network import Sequential
 
-__all__ = ["continuity", "continuity_ratios", "continuity_along_path", "grid_pairs", "local_lipschitz",
+__all__ = ["continuity", "continuity_ratios", "continuity_along_path", "grid_pairs", "stride_artifact", "local_lipschitz",
            "patch_grid", "patch_relevance", "patch_mask", "removal_fill", "pixel_flipping",
            "PixelFlippingResult", "auc", "aopc", "random_relevance", "evaluate_selectivity",
            "Selectivity", "REMOVALS"]
@@ -154,6 +154,28 @@ def grid_pairs(spacing: float, *, low: float = 0.0, high: float = 1.0) -> tuple[
              (P[:-1, :-1], P[1:, 1:]), (P[:-1, 1:], P[1:, :-1])]
     return (np.concatenate([a.reshape(-1, 2) for a, _ in pairs]),
             np.concatenate([b.reshape(-1, 2) for _, b in pairs]))
+
+
+def stride_artifact(R, period: int) -> float:
+    """How much a heatmap (N, C, H, W) jumps at the borders of a ``period``-pixel grid,
+    relative to elsewhere: the mean |difference| of horizontally and vertically adjacent
+    pixels that straddle a multiple of ``period``, divided by that of the other adjacent
+    pairs.  About 1 for a heatmap without the grid; well above 1 for the blocks that a
+    first layer of stride ``period`` leaves (the artefact the translation trick of Sec. 6.4
+    removes)."""
+    R = np.asarray(R, dtype=float)
+    if R.ndim != 4:
+        raise ValueError(f"stride_artifact: expected heatmaps (N, C, H, W), got shape {R.shape}")
+    if int(period) != period or period < 2:
+        raise ValueError(f"stride_artifact: expected an integer period >= 2, got {period!r}")
+    border, inside = [], []
+    for axis in (2, 3):
+        d = np.abs(np.diff(R, axis=axis))
+        at_border = (np.arange(d.shape[axis]) % period) == period - 1   # between p-1 and p
+        border.append(np.compress(at_border, d, axis=axis).ravel())
+        inside.append(np.compress(~at_border, d, axis=axis).ravel())
+    inside_mean = np.concatenate(inside).mean()
+    return float(np.concatenate(border).mean() / inside_mean) if inside_mean > 0 else 1.0
 
 
 def local_lipschitz(explain_fn: ExplainFn, x, *, radius: float, n_samples: int = 32,
@@ -358,12 +380,14 @@ class PixelFlippingResult:
     order : (N, K), the patch removed at each step (row-major index into ``grid``)
     target : (N,), the explained class
     grid : the grid of patches, e.g. (8, 8)
+    probability : (N, K+1), the softmax probability p(w_c | x_k) along the same removals
     images : {k: x_k (N, ...)} for the steps asked for with ``keep``
     """
     curve: np.ndarray
     order: np.ndarray
     target: np.ndarray
     grid: tuple[int, ...]
+    probability: np.ndarray
     images: dict = field(default_factory=dict)
 
     @property
@@ -394,9 +418,12 @@ def _resolve_target(target, logits: np.ndarray) -> np.ndarray:
     return t.astype(np.intp)
 
 
-def _scores(net: Sequential, x: np.ndarray, target: np.ndarray) -> np.ndarray:
-    logits = net.forward(x).reshape(len(x), -1)
-    return logits[np.arange(len(x)), target]
+def _scores(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The target logit f_c and its softmax probability p(w_c | x), arrays (N,), from the
+    logits (N, C)."""
+    f_c = logits[np.arange(len(logits)), target]
+    # p_c = 1 / sum_c' exp(f_c' - f_c): no overflow where it matters (p_c not ~ 0)
+    return f_c, 1.0 / np.exp(logits - f_c[:, None]).sum(axis=1)
 
 
 def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int, ...] = (4, 4),
@@ -454,7 +481,8 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
     fill = removal_fill(x, removal, patch=patch, mean=mean, bounds=bounds, sigma=sigma, rng=rng)
 
     curve = np.empty((N, K + 1), dtype=f0.dtype)
-    curve[:, 0] = f0[rows, c]
+    probability = np.empty_like(curve)
+    curve[:, 0], probability[:, 0] = _scores(f0, c)
     order = np.argsort(-patch_relevance(R, patch), axis=1, kind="stable")
     removed = np.zeros((N, K), dtype=bool)
     xk, images, start = x, {0: x.copy()} if 0 in keep else {}, time.perf_counter()
@@ -467,16 +495,17 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
         mask = patch_mask(removed, x.shape[1:], patch)
         x_new = np.where(mask, fill(mask), x)
         changed = (x_new != xk).reshape(N, -1).any(axis=1)
-        curve[:, k] = curve[:, k - 1]
+        curve[:, k], probability[:, k] = curve[:, k - 1], probability[:, k - 1]
         if changed.any():
-            curve[changed, k] = _scores(net, x_new[changed], c[changed])
+            logits = net.forward(x_new[changed]).reshape(int(changed.sum()), -1)
+            curve[changed, k], probability[changed, k] = _scores(logits, c[changed])
         xk = x_new
         if k in keep:
             images[k] = xk
         if progress and (k % max(1, K // 10) == 0 or k == K):
             print(f"pixel-flipping: step {k}/{K}, {time.perf_counter() - start:.1f} s",
                   file=sys.stderr, flush=True)
-    return PixelFlippingResult(curve, order, c, grid, images)
+    return PixelFlippingResult(curve, order, c, grid, probability, images)
 
 
 def random_relevance(*, rng: np.random.Generator) -> ExplainFn:
@@ -494,13 +523,17 @@ class Selectivity:
 
     curve : (K+1,), the mean curve;  auc, aopc : their means;  auc_samples : (N,) per sample
     (for paired comparisons between methods);  seconds : wall-clock time (explanations
-    included).
+    included);  curves, probabilities : (N, K+1) per sample, the logit f_c and the softmax
+    probability p(w_c | x) after each removal (for other readings of the same run, e.g. the
+    AUC over the first removals only).
     """
     curve: np.ndarray
     auc: float
     aopc: float
     auc_samples: np.ndarray
     seconds: float
+    curves: np.ndarray
+    probabilities: np.ndarray
 
 
 def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainFn], *,
@@ -554,7 +587,7 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
     report_every = max(1, len(starts) // 10)
     results = {}
     for name, explain_fn in methods.items():
-        start, curves = time.perf_counter(), []
+        start, curves, probabilities = time.perf_counter(), [], []
         for b, s in enumerate(starts):
             xb = x[s:s + batch_size]
             res = pixel_flipping(net, xb, None, explain_fn=explain_fn, recompute=recompute,
@@ -563,6 +596,7 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
                                  sigma=sigma,
                                  rng=None if seed is None else np.random.default_rng([seed, b]))
             curves.append(res.curve)
+            probabilities.append(res.probability)
             if progress and ((b + 1) % report_every == 0 or b + 1 == len(starts)):
                 print(f"  {name} [{removal}]: {min(s + batch_size, N)}/{N} samples, "
                       f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
@@ -570,5 +604,6 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
         per_sample = auc(curve)
         results[name] = Selectivity(curve.mean(axis=0), float(per_sample.mean()),
                                     float(aopc(curve).mean()), per_sample,
-                                    time.perf_counter() - start)
+                                    time.perf_counter() - start, curve,
+                                    np.concatenate(probabilities))
     return results

@@ -11,7 +11,9 @@
       conv 4x4 25->100, ReLU, sum-pool 2  5 -> 2 -> 1
       conv 1x1 100->10, flatten           logits (N, 10)
 
-* ``cnn_max``: the same with max pooling, for the max-pool rules of Sec. 5.3.
+* ``cnn_max``: the same with max pooling, for the max-pool rules of Sec. 5.3;
+* ``cnn_strided``: a CNN whose first convolution has stride 4, for the translation trick
+  (Sec. 6.4).
 
 Pixel convention (kept everywhere): uint8 0..255 maps to [-1, 1], black background = -1.
 Both models are trained on the 5,000 embedded digits only, by ``python -m heatmapping train``,
@@ -28,7 +30,7 @@ from . import data
 from .layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
 from .network import Sequential, load
 
-__all__ = ["mlp", "cnn", "cnn_max", "max_network", "ARCHITECTURES", "RECIPES", "model_path", "load_model", "inputs_for"]
+__all__ = ["mlp", "cnn", "cnn_max", "cnn_strided", "max_network", "ARCHITECTURES", "RECIPES", "model_path", "load_model", "inputs_for"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -64,6 +66,22 @@ def cnn_max(*, rng: np.random.Generator, dropout: float = 0.25) -> Sequential:
     return cnn(rng=rng, dropout=dropout, pool=MaxPool2d)
 
 
+def cnn_strided(*, rng: np.random.Generator, dropout: float = 0.25) -> Sequential:
+    """A CNN whose first layer has a large stride, the case for the translation trick (Sec. 6.4:
+    "a large stride parameter in the first convolution layer")::
+
+        conv 4x4 stride 4 1->16, ReLU      32 -> 8
+        conv 3x3 16->32, ReLU, sum-pool 2   8 -> 6 -> 3
+        conv 3x3 32->10, flatten            logits (N, 10)
+    """
+    return Sequential([
+        Conv2d.init(1, 16, 4, stride=4, rng=rng), ReLU(),
+        Conv2d.init(16, 32, 3, rng=rng), ReLU(), SumPool2d(2),
+        Dropout(dropout),
+        Conv2d.init(32, 10, 3, rng=rng), Flatten(),
+    ], input_shape=(1, 32, 32))
+
+
 def max_network() -> Sequential:
     """The two-layer ReLU network of Sec. 7.1 (Figure 6) computing max(x1, x2) on R2+:
 
@@ -77,7 +95,7 @@ def max_network() -> Sequential:
     ], input_shape=(2,))
 
 
-ARCHITECTURES = {"mlp": mlp, "cnn": cnn, "cnn_max": cnn_max}
+ARCHITECTURES = {"mlp": mlp, "cnn": cnn, "cnn_max": cnn_max, "cnn_strided": cnn_strided}
 
 #: how the shipped models were trained (Trainer keyword arguments)
 RECIPES = {
@@ -87,6 +105,8 @@ RECIPES = {
                 weight_decay=1e-4, max_shift=2, random_state=0),
     "cnn_max": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
                     weight_decay=1e-4, max_shift=2, random_state=0),
+    "cnn_strided": dict(optimizer="adam", learning_rate=1e-3, epochs=30, batch_size=32,
+                        weight_decay=1e-4, max_shift=2, random_state=0),
 }
 
 

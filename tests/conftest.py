@@ -66,6 +66,46 @@ def assert_matches_data_readme(name: str) -> None:
     assert actual == expected, f"data/{name} does not match data/README.md: retrained?"
 
 
+COURSE = sorted((PROJECT / "tutorials").glob("[0-9][0-9]_*.py"))
+
+
+class Notebook:
+    """A course script executed as a notebook: its folder, the text its cells printed, and
+    the notebook itself."""
+
+    def __init__(self, folder: Path, text: str, notebook):
+        self.folder, self.text, self.notebook = folder, text, notebook
+
+
+def execute_as_notebook(script: Path, folder: Path) -> Notebook:
+    """Convert ``script`` with jupytext and execute it as a notebook in a fresh kernel, working
+    directory ``folder``, in quick mode, figures in ``folder / "figures"``."""
+    import jupytext
+    import nbclient
+    notebook = jupytext.read(script)
+    client = nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3",
+                                     resources={"metadata": {"path": str(folder)}})
+    env = dict(os.environ, HEATMAPPING_QUICK="1", HEATMAPPING_OUT=str(folder / "figures"))
+    client.execute(env=env)
+    text = "".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+    return Notebook(folder, text, notebook)
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """``course(name)``: the course script ``tutorials/name`` executed as a notebook in quick
+    mode, at most once per test session."""
+    done = {}
+
+    def run(name: str) -> Notebook:
+        if name not in done:
+            folder = tmp_path_factory.mktemp(name.removesuffix(".py"))
+            done[name] = execute_as_notebook(PROJECT / "tutorials" / name, folder)
+        return done[name]
+    return run
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

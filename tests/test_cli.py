@@ -41,7 +41,7 @@ def test_train_writes_a_loadable_model(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--model", "{tmp}/missing.npz"], "error: model file .*missing.npz not found"),
-    (["evaluate", "--model", "vgg"], r"error: model 'vgg': expected one of cnn, cnn_max, mlp or the path"),
+    (["evaluate", "--model", "vgg"], r"error: model 'vgg': expected one of cnn, cnn_max, cnn_strided, mlp or the path"),
     (["explain", "--index", "0..99999999999"], r"error: --index: expected indices in 0\.\."),
     (["explain", "--index", "5..2"], r"error: --index: expected indices in 0\.\."),
     (["explain", "--index", "0", "--out", "{tmp}"], "error: .*Is a directory"),

@@ -428,3 +428,30 @@ def test_grid_pairs_are_the_axis_and_diagonal_neighbours_of_the_grid():
     assert A.min() == 0 and A.max() == 1 and B.min() == 0 and B.max() == 1
     with pytest.raises(ValueError, match="expected 0 < spacing <= 1"):
         metrics.grid_pairs(0)
+
+
+def test_pixel_flipping_records_the_softmax_probability_of_the_explained_class(rng):
+    net = Sequential([Flatten(), Linear(rng.standard_normal((16, 3)), rng.standard_normal(3))],
+                     input_shape=(1, 4, 4))
+    x = rng.uniform(-1, 1, (5, 1, 4, 4))
+    result = metrics.pixel_flipping(net, x, rng.uniform(size=x.shape), patch=(2, 2), keep=range(5))
+    for k, image in result.images.items():
+        logits = net.forward(image)
+        p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(result.probability[:, k], p[np.arange(5), result.target], rtol=1e-12)
+        np.testing.assert_allclose(result.curve[:, k], logits[np.arange(5), result.target], rtol=1e-12)
+    sel = metrics.evaluate_selectivity(net, x, {"r": metrics.random_relevance(rng=rng)},
+                                       patch=(2, 2), progress=False, batch_size=2)["r"]
+    assert sel.curves.shape == sel.probabilities.shape == (5, 5)
+    np.testing.assert_allclose(sel.curves.mean(axis=0), sel.curve, rtol=1e-12)
+    assert np.all((sel.probabilities > 0) & (sel.probabilities <= 1))
+
+
+def test_stride_artifact_is_one_without_a_grid_and_large_with_blocks(rng):
+    smooth = np.add.outer(np.arange(16.0), np.arange(16.0))[None, None]        # a ramp
+    assert metrics.stride_artifact(smooth, 4) == pytest.approx(1.0)
+    blocks = np.kron(rng.uniform(0, 1, (1, 1, 4, 4)), np.ones((4, 4)))          # 4x4 blocks
+    assert metrics.stride_artifact(blocks + 1e-3 * smooth, 4) > 50
+    assert metrics.stride_artifact(blocks + 1e-3 * smooth, 3) < metrics.stride_artifact(blocks + 1e-3 * smooth, 4)
+    with pytest.raises(ValueError, match="integer period >= 2"):
+        metrics.stride_artifact(smooth, 1)

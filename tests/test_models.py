@@ -34,14 +34,20 @@ def test_cnn_max_is_the_cnn_with_max_pooling():
                       for l in models.load_model("cnn").layers]
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "cnn_max"])
+def test_cnn_strided_has_a_stride_4_first_layer():
+    first = models.load_model("cnn_strided").layers[0]
+    assert isinstance(first, Conv2d) and first.stride == (4, 4) and first.W.shape == (16, 1, 4, 4)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "cnn_max", "cnn_strided"])
 def test_shipped_biases_are_zero_or_negative(name):
     for layer in models.load_model(name).layers:
         if "b" in layer.param_names:
             assert np.all(layer.b <= 0), f"{name}: a bias is positive, against Sec. 6.1"
 
 
-@pytest.mark.parametrize("name, minimum", [("mlp", 0.955), ("cnn", 0.980), ("cnn_max", 0.980)])
+@pytest.mark.parametrize("name, minimum", [("mlp", 0.955), ("cnn", 0.980), ("cnn_max", 0.980),
+                                            ("cnn_strided", 0.960)])
 def test_shipped_model_accuracy_on_the_real_test_set(name, minimum, test_set):
     images, labels = test_set
     net = models.load_model(name)
@@ -57,11 +63,11 @@ def test_inputs_for_pads_digits_with_the_background():
 
 
 def test_unknown_model_name_is_refused():
-    with pytest.raises(ValueError, match=r"unknown model 'vgg'; expected one of \['cnn', 'cnn_max', 'mlp'\]"):
+    with pytest.raises(ValueError, match=r"unknown model 'vgg'; expected one of \['cnn', 'cnn_max', 'cnn_strided', 'mlp'\]"):
         models.model_path("vgg")
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "cnn_max"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "cnn_max", "cnn_strided"])
 def test_shipped_model_matches_the_checksum_in_data_readme(name):
     from conftest import assert_matches_data_readme
     assert_matches_data_readme(f"{name}.npz")

@@ -106,8 +106,10 @@ def _sliding_window(tour, s, net, c=3):
               f"canvas, each window's evidence max(0, f_{c}) explained by LRP and added up. The "
               f"two '{c}'s hold {on_c:.0%} of the relevance on 25% of the area, and the heatmap "
               f"sums to g(X) = {g[0]:.2f}. Of the other digits the '{labels[picks[other]]}' "
-              f"gets most ({shares[other]:.0%}): alone, the CNN gives it f_{c} = "
-              f"{alone[other]:.1f}, evidence for a {c} that the explanation rightly shows.")
+              f"gets most ({shares[other]:.0%}); alone, the CNN gives it f_{c} = "
+              f"{alone[other]:.1f}, " + (f"evidence for a {c} of its own." if alone[other] > 1 else
+              "next to no evidence, so its share comes from windows that also see part of "
+              "another digit."))
 
 
 def _relevant_pattern(tour, s, net):

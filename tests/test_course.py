@@ -1,0 +1,36 @@
+"""The course (tutorials/NN_*.py): every script is a notebook in jupytext's percent format with
+prose in markdown cells, reads no __file__ and no command line, and runs top to bottom as a
+notebook in quick mode, saving its figures.  What each one shows is checked in
+test_course_sections.py."""
+
+import re
+
+import pytest
+
+from conftest import COURSE
+
+
+def test_the_course_covers_the_paper_in_its_order():
+    numbers = [int(p.name[:2]) for p in COURSE]
+    assert numbers == list(range(1, len(COURSE) + 1)), [p.name for p in COURSE]
+    assert len(COURSE) >= 8
+
+
+@pytest.mark.parametrize("script", COURSE, ids=[p.name for p in COURSE])
+def test_a_course_script_is_notebook_ready(script):
+    text = script.read_text()
+    assert "__file__" not in text and "argparse" not in text, f"{script.name}: a kernel has neither"
+    markdown = re.findall(r"^# %% \[markdown\]", text, re.M)
+    code = re.findall(r"^# %%(?! \[markdown\])", text, re.M)
+    assert len(markdown) >= 5 and len(code) >= 5, f"{script.name}: {len(markdown)} markdown cells"
+
+
+@pytest.mark.parametrize("script", COURSE, ids=[p.name for p in COURSE])
+def test_a_course_script_runs_as_a_notebook_and_saves_its_figures(script, course):
+    run = course(script.name)
+    figures = sorted((run.folder / "figures").glob("*.png"))
+    assert figures, f"{script.name} saved no figure"
+    shown = sum(out.get("output_type") == "display_data" for cell in run.notebook.cells
+                for out in cell.get("outputs", []))
+    assert shown == len(figures), f"{script.name}: {len(figures)} figures saved, {shown} shown inline"
+    assert run.text.strip(), f"{script.name} printed nothing"
