@@ -167,18 +167,21 @@ def sliding_window(explain_fn: ExplainFn, f: Callable[[np.ndarray], np.ndarray],
     return R, g
 
 
-def positive_evidence(net: Sequential, c: int, *, rules="deep_taylor"):
+def positive_evidence(net: Sequential, c: int, *, baseline: float = 0.0, rules="deep_taylor"):
     """The pair (explain_fn, f) for :func:`sliding_window` that explains
-    g(X) = sum_s max(0, f_c(X[s])): each window's evidence for class ``c`` is the positive
-    part of its logit, so that windows without the class add nothing (Figure 5), and LRP with
-    ``rules`` explains that evidence (a window with f_c <= 0 gets R = 0)."""
+    g(X) = sum_s max(0, f_c(X[s]) - baseline): each window's evidence for class ``c`` is the
+    part of its logit above ``baseline``, so that windows without the class add nothing
+    (Figure 5).  With ``baseline`` = f_c of an empty window, the many windows of background
+    that a large image has do not add the network's bias towards c either.  LRP with ``rules``
+    explains each window's evidence: the relevance of f_c, scaled to sum to it (a window with
+    no evidence gets R = 0)."""
     def f(windows):
-        return np.maximum(net.forward(windows)[:, c], 0)
+        return np.maximum(net.forward(windows)[:, c] - baseline, 0)
 
     def explain_fn(windows):
         logits = net.forward(windows)
-        top = np.zeros_like(logits)                 # the output relevance: max(0, f_c) e_c
-        top[:, c] = np.maximum(logits[:, c], 0)
+        top = np.zeros_like(logits)                 # the output relevance: evidence * e_c
+        top[:, c] = np.maximum(logits[:, c] - baseline, 0)
         return explain.lrp(net, windows, target=top, rules=rules)
     return explain_fn, f
 

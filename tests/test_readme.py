@@ -21,3 +21,19 @@ def test_readme_gives_two_setup_commands_and_ci_runs_the_test_one():
 def test_readme_python_examples_run():
     for block in re.findall(r"```python\n(.*?)\n```", (PROJECT / "README.md").read_text(), re.S):
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_the_map_of_the_paper_names_functions_and_course_parts_that_exist():
+    import importlib
+    text = (PROJECT / "README.md").read_text()
+    table = text[text.index("### A map of the paper"):]
+    rows = re.findall(r"^\| (Sec\. [^|]+) \|[^|]*(?:\\\|[^|]*)*\| ([^|]+) \| (\S+) \|$", table, re.M)
+    assert len(rows) >= 20, rows
+    for section, package, part in rows:
+        for name in re.findall(r"`([\w.]+)(?:\([^`]*\))?`", package):
+            module, _, attribute = name.rpartition(".")
+            target = importlib.import_module(f"heatmapping.{module}") if module[:1].islower() \
+                else getattr(importlib.import_module("heatmapping.layers"), module)
+            assert hasattr(target, attribute), f"{section}: {name} does not exist"
+        if part != "-":
+            assert list((PROJECT / "tutorials").glob(f"{part}_*.py")), f"{section}: no course part {part}"
