@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from .files import atomic_write
 
 __all__ = ["FONT", "new_figure", "save_figure", "digit_grid", "heatmap_grid", "show_image",
-           "show_heatmap", "vector_field"]
+           "show_heatmap", "vector_field", "comparison_grid"]
 
 #: font size in points of titles and labels: legible at the saved size (100 dpi)
 FONT = 10
@@ -156,3 +156,39 @@ def vector_field(ax, f, points: np.ndarray, R: np.ndarray, title: str, *, scale:
     ax.set_xlabel("x1", fontsize=FONT)
     ax.set_ylabel("x2", fontsize=FONT)
     ax.set_aspect("equal")
+
+
+def comparison_grid(images: np.ndarray, titles: list[str], rows: list[tuple], title: str, *,
+                    scale: str = "own", size: float = 3.0) -> Figure:
+    """A figure with one column per sample: the images (N, H, W) in [-1, 1] on top, titled by
+    ``titles``, then one row per ``(label, arrays (N, H, W), kind)`` below them, where ``kind``
+    is "heatmap" (red/blue with a colourbar) or "pattern" (gray, values in [0, 1]).
+
+    ``scale="own"`` gives each heatmap its own colour scale; ``scale="column"`` gives all the
+    heatmaps of a column the scale of that column's first heatmap row, so that rows can be
+    compared (e.g. before, after, difference).
+    """
+    images = np.asarray(images)
+    if scale not in ("own", "column"):
+        raise ValueError(f"comparison_grid: scale must be 'own' or 'column', got {scale!r}")
+    if len(titles) != len(images) or any(np.shape(arrays) != images.shape for _, arrays, _ in rows):
+        raise ValueError(f"comparison_grid: expected {len(images)} titles and rows of shape "
+                         f"{images.shape}, got {len(titles)} titles and shapes "
+                         f"{[np.shape(a) for _, a, _ in rows]}")
+    fig = new_figure(size * len(images) + 1, size * (1 + len(rows)), layout="constrained")
+    axes = np.asarray(fig.subplots(1 + len(rows), len(images))).reshape(1 + len(rows), len(images))
+    first = next((arrays for _, arrays, kind in rows if kind == "heatmap"), None)
+    for k, (image, name) in enumerate(zip(images, titles)):
+        show_image(axes[0, k], image, name)
+        column = float(np.abs(first[k]).max()) if scale == "column" and first is not None else None
+        for row, (label, arrays, kind) in enumerate(rows, start=1):
+            if kind == "heatmap":
+                show_heatmap(axes[row, k], arrays[k], label, scale=column)
+            elif kind == "pattern":
+                axes[row, k].imshow(arrays[k], cmap="gray", vmin=0, vmax=1)
+                axes[row, k].set_title(label, fontsize=FONT)
+                axes[row, k].set_axis_off()
+            else:
+                raise ValueError(f"comparison_grid: kind must be 'heatmap' or 'pattern', got {kind!r}")
+    fig.suptitle(title, fontsize=FONT + 1)
+    return fig

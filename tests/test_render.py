@@ -43,3 +43,17 @@ def test_show_heatmap_draws_a_symmetric_colourbar_and_refuses_nan():
     assert zero.get_clim() == (-1.0, 1.0)
     with pytest.raises(ValueError, match="NaN or Inf"):
         render.show_heatmap(ax, np.array([[np.nan]]))
+
+
+def test_comparison_grid_shares_a_column_scale_and_checks_its_rows():
+    x = np.zeros((2, 4, 4))
+    R = np.stack([np.full((4, 4), 2.0), np.full((4, 4), -0.5)])
+    fig = render.comparison_grid(x, ["a", "b"], [("R", R, "heatmap"), ("half", R / 2, "heatmap"),
+                                                 ("P", np.zeros((2, 4, 4)), "pattern")],
+                                 "t", scale="column")
+    images = [ax.images[0] for ax in fig.axes if ax.images and ax.images[0].get_cmap().name == "bwr"]
+    assert [im.get_clim() for im in images] == [(-2.0, 2.0), (-0.5, 0.5)] * 2   # rows: R, R / 2
+    with pytest.raises(ValueError, match="expected 2 titles"):
+        render.comparison_grid(x, ["a"], [("R", R, "heatmap")], "t")
+    with pytest.raises(ValueError, match="kind must be 'heatmap' or 'pattern'"):
+        render.comparison_grid(x, ["a", "b"], [("R", R, "contour")], "t")

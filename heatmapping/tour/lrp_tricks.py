@@ -43,17 +43,12 @@ def _translation_trick(tour, s, net):
     tricked = translation_explainer(strided, plain, max_shift=2)
     x = models.inputs_for(strided, images[:4])
     before, after = plain(x), tricked(x)
-    fig = render.new_figure(13, 12, layout="constrained")
-    axes = fig.subplots(4, 4)
-    for k in range(len(x)):
-        scale = float(np.abs(before[k]).max())
-        render.show_image(axes[0, k], x[k, 0], f"digit {labels[k]}")
-        render.show_heatmap(axes[1, k], before[k, 0], "deep Taylor LRP", scale=scale)
-        render.show_heatmap(axes[2, k], after[k, 0], "with translation trick", scale=scale)
-        render.show_heatmap(axes[3, k], after[k, 0] - before[k, 0], "difference", scale=scale)
-    fig.suptitle("Translation trick (Sec. 6.4) on the CNN whose first layer has stride 4: deep "
-                 "Taylor LRP, plain and averaged over 25 shifts of up to 2 pixels",
-                 fontsize=render.FONT + 1)
+    fig = render.comparison_grid(
+        x[:, 0], [f"digit {label}" for label in labels[:4]],
+        [("deep Taylor LRP", before[:, 0], "heatmap"), ("with translation trick", after[:, 0], "heatmap"),
+         ("difference", after[:, 0] - before[:, 0], "heatmap")],
+        "Translation trick (Sec. 6.4) on the CNN whose first layer has stride 4: deep Taylor LRP, "
+        "plain and averaged over 25 shifts of up to 2 pixels", scale="column")
     n = 20 if tour.quick else 200
     xs = models.inputs_for(strided, images[:n])
     two = models.inputs_for(strided, images[np.flatnonzero(labels == 2)[:1]])
@@ -130,16 +125,10 @@ def _relevant_pattern(tour, s, net):
     x = models.inputs_for(net, images[4:8])
     R = explain.lrp(net, x, rules="deep_taylor")
     P = relevant_pattern(x, R)
-    fig = render.new_figure(12, 9, layout="constrained")
-    axes = fig.subplots(3, 4)
-    for k in range(len(x)):
-        render.show_image(axes[0, k], x[k, 0], f"x: digit {labels[4 + k]}")
-        render.show_heatmap(axes[1, k], R[k, 0], "R(x), deep Taylor")
-        axes[2, k].imshow(P[k, 0], cmap="gray", vmin=0, vmax=1)
-        axes[2, k].set_title("P(x) = x R(x)", fontsize=render.FONT)
-        axes[2, k].set_axis_off()
-    fig.suptitle("Relevant pattern (Sec. 6.6): the image masked by its heatmap rescaled to [0, 1]",
-                 fontsize=render.FONT + 1)
+    fig = render.comparison_grid(
+        x[:, 0], [f"x: digit {label}" for label in labels[4:8]],
+        [("R(x), deep Taylor", R[:, 0], "heatmap"), ("P(x) = x R(x)", P[:, 0], "pattern")],
+        "Relevant pattern (Sec. 6.6): the image masked by its heatmap rescaled to [0, 1]")
     ink = (x + 1) / 2
     kept = P.sum() / ink.sum()
     s.number("relevant pattern: share of the digits' ink that P(x) keeps", f"{kept:.3f}")
