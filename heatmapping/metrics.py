@@ -35,7 +35,7 @@ from .network import Sequential
 __all__ = ["continuity", "continuity_ratios", "continuity_along_path", "grid_pairs", "stride_artifact", "local_lipschitz",
            "patch_grid", "patch_relevance", "patch_mask", "removal_fill", "pixel_flipping",
            "PixelFlippingResult", "auc", "aopc", "random_relevance", "evaluate_selectivity",
-           "Selectivity", "REMOVALS"]
+           "Selectivity", "REMOVALS", "heatmap_quality"]
 
 ExplainFn = Callable[..., np.ndarray]
 
@@ -607,3 +607,19 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
                                     time.perf_counter() - start, curve,
                                     np.concatenate(probabilities))
     return results
+
+
+def heatmap_quality(net: Sequential, explain_fn: ExplainFn, x, path, *, target: int,
+                    period: int = 4) -> dict[str, float]:
+    """Three numbers that say whether a heatmap trick helps (Sec. 6.4 against Sec. 7):
+
+    * ``"stride artefact"``: :func:`stride_artifact` of the heatmaps of ``x`` at ``period``;
+    * ``"continuity"``: :func:`continuity_along_path` of ``explain_fn(., target=target)``
+      along ``path`` (e.g. a digit shifted pixel by pixel);
+    * ``"AUC"``: the mean pixel-flipping AUC of ``x`` (black removal, order of the first
+      heatmap; lower = more selective).
+    """
+    R = explain_fn(x)
+    return {"stride artefact": stride_artifact(R, period),
+            "continuity": continuity_along_path(lambda v: explain_fn(v, target=target), path),
+            "AUC": float(np.mean(pixel_flipping(net, x, R).auc))}

@@ -455,3 +455,14 @@ def test_stride_artifact_is_one_without_a_grid_and_large_with_blocks(rng):
     assert metrics.stride_artifact(blocks + 1e-3 * smooth, 3) < metrics.stride_artifact(blocks + 1e-3 * smooth, 4)
     with pytest.raises(ValueError, match="integer period >= 2"):
         metrics.stride_artifact(smooth, 1)
+
+
+def test_heatmap_quality_gathers_the_three_measures(rng):
+    net = Sequential([Flatten(), Linear(rng.standard_normal((16, 3)), rng.standard_normal(3))],
+                     input_shape=(1, 4, 4))
+    x = rng.uniform(-1, 1, (6, 1, 4, 4))
+    fn = functools.partial(explain.sensitivity, net)
+    got = metrics.heatmap_quality(net, fn, x, x[:3], target=1, period=2)
+    assert got == {"stride artefact": metrics.stride_artifact(fn(x), 2),
+                   "continuity": metrics.continuity_along_path(lambda v: fn(v, target=1), x[:3]),
+                   "AUC": float(np.mean(metrics.pixel_flipping(net, x, fn(x)).auc))}

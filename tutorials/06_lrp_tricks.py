@@ -76,13 +76,8 @@ def compare(net, explain_fn, trick_fn, n):
     xs = models.inputs_for(net, images[:n])
     two = models.inputs_for(net, images[np.flatnonzero(labels == 2)[:1]])
     path = np.concatenate([shift(two, 0, dx, fill=-1.0) for dx in range(-6, 7)])
-    rows = {}
-    for name, fn in (("plain", explain_fn), ("trick", trick_fn)):
-        R = fn(xs)
-        rows[name] = (metrics.stride_artifact(R, 4),
-                      metrics.continuity_along_path(lambda v, fn=fn: fn(v, target=2), path),
-                      float(metrics.pixel_flipping(net, xs, R).auc.mean()))
-    return rows
+    return {name: tuple(metrics.heatmap_quality(net, fn, xs, path, target=2).values())
+            for name, fn in (("plain", explain_fn), ("trick", trick_fn))}
 
 
 n = run.pick(200, 20)

@@ -53,13 +53,8 @@ def _translation_trick(tour, s, net):
     xs = models.inputs_for(strided, images[:n])
     two = models.inputs_for(strided, images[np.flatnonzero(labels == 2)[:1]])
     path = np.concatenate([shift(two, 0, dx, fill=-1.0) for dx in range(-6, 7)])
-    numbers = {}
-    for name, fn in (("plain", plain), ("trick", tricked)):
-        R = fn(xs)
-        numbers[name] = (metrics.stride_artifact(R, 4),
-                         metrics.continuity_along_path(lambda v, fn=fn: fn(v, target=2), path),
-                         float(np.mean(metrics.pixel_flipping(strided, xs, R).auc)))
-    (a0, c0, u0), (a1, c1, u1) = numbers["plain"], numbers["trick"]
+    (a0, c0, u0), (a1, c1, u1) = (metrics.heatmap_quality(strided, fn, xs, path, target=2).values()
+                                  for fn in (plain, tricked))
     s.number("translation trick on the stride-4 CNN: block artefact at the 4-pixel grid "
              "(1 = none), plain -> trick", f"{a0:.3f} -> {a1:.3f}")
     s.number("translation trick: continuity along a moving '2' (12 one-pixel shifts)",
