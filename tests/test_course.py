@@ -4,6 +4,7 @@ notebook in quick mode, saving its figures.  What each one shows is checked in
 test_course_sections.py."""
 
 import re
+import struct
 
 import pytest
 
@@ -20,6 +21,8 @@ def test_the_course_covers_the_paper_in_its_order():
 def test_a_course_script_is_notebook_ready(script):
     text = script.read_text()
     assert "__file__" not in text and "argparse" not in text, f"{script.name}: a kernel has neither"
+    small = re.findall(r"fontsize=([0-8])\b", text)
+    assert not small, f"{script.name}: fonts below 9 pt ({small})"
     markdown = re.findall(r"^# %% \[markdown\]", text, re.M)
     code = re.findall(r"^# %%(?! \[markdown\])", text, re.M)
     assert len(markdown) >= 5 and len(code) >= 5, f"{script.name}: {len(markdown)} markdown cells"
@@ -33,4 +36,7 @@ def test_a_course_script_runs_as_a_notebook_and_saves_its_figures(script, course
     shown = sum(out.get("output_type") == "display_data" for cell in run.notebook.cells
                 for out in cell.get("outputs", []))
     assert shown == len(figures), f"{script.name}: {len(figures)} figures saved, {shown} shown inline"
+    for figure in figures:
+        width = struct.unpack(">I", figure.read_bytes()[16:20])[0]          # the PNG header's
+        assert width <= 1650, f"{figure.name} is {width} px wide (at most about 1600)"
     assert run.text.strip(), f"{script.name} printed nothing"

@@ -94,7 +94,9 @@ def test_the_page_has_every_section_and_every_image_it_links_is_a_png(quick_tour
     for images in page.images.values():
         for src in images:
             assert "/" not in src, f"{src}: images are linked relatively, beside the page"
-            assert (out / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{src} is not a PNG"
+            png = (out / src).read_bytes()
+            assert png[:8] == b"\x89PNG\r\n\x1a\n", f"{src} is not a PNG"
+            assert int.from_bytes(png[16:20], "big") <= 1650, f"{src} is wider than about 1600 px"
     assert not list(out.parent.glob(".*.part")), "the staging folder was left behind"
 
 
