@@ -10,7 +10,7 @@ Modules, one idea each:
 * ``testing``: finite-difference and adjoint checks of backward passes;
 * ``explain``: sensitivity, simple Taylor, LRP, deconvolution, guided backprop (Sec. 4);
 * ``rules``, ``lrp``: LRP rules as data and the one generic four-step propagation (Sec. 5, 6.3);
-* ``deep_taylor``: root points of the z+ and zB rules (Sec. 5.2);
+* ``deep_taylor``: root points of the z+, zB and w^2 rules (Sec. 5.2);
 * ``relevance``: relevance pooling and filtering (Sec. 4.4);
 * ``canonize``: merging batch normalization into linear layers (Sec. 5.3);
 * ``tricks``: translation trick, sliding window, relevant pattern, rule selection (Sec. 6);

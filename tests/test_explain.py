@@ -14,7 +14,7 @@ from heatmapping.layers import (BatchNorm, Conv2d, Flatten, Linear, LpPool2d, Ma
 from heatmapping.lrp import lrp, propagate, resolve_rules, top_relevance
 from heatmapping.network import Sequential
 from heatmapping.relevance import feature_map_filter, pool_channels, pool_grid, pool_masks
-from heatmapping.rules import AlphaBeta, Epsilon, ZBox, ZPlus
+from heatmapping.rules import AlphaBeta, Epsilon, WSquare, ZBox, ZPlus
 from heatmapping.testing import finite_difference_gradient
 
 EXACT = dict(rtol=1e-12, atol=1e-12)
@@ -336,11 +336,25 @@ def test_root_point_refuses_a_positive_bias_without_a_root_on_the_segment():
         root_point(np.array([1.0, 1.0]), np.array([1.0, 0.0]), 2.0, ZPlus())
 
 
-@pytest.mark.parametrize("rule", [ZPlus(), ZBox(-1.0, 1.0), ZBox(-0.5, 2.0)], ids=["z+", "zB", "zB asym"])
+def test_the_w2_root_search_is_a_ray_so_a_positive_bias_still_has_a_root():
+    """a = (1, 1), w = (1, 0), b = 2: z = 3; along -w the root is at t = 3, a~ = (-2, 1)."""
+    root = root_point(np.array([1.0, 1.0]), np.array([1.0, 0.0]), 2.0, WSquare())
+    np.testing.assert_allclose(root, [-2.0, 1.0], **EXACT)
+    np.testing.assert_allclose(taylor_terms(np.array([1.0, 1.0]), np.array([1.0, 0.0]), 2.0, WSquare()),
+                               [3.0, 0.0], **EXACT)
+
+
+@pytest.mark.parametrize("rule", [ZPlus(), ZBox(-1.0, 1.0), ZBox(-0.5, 2.0), WSquare()],
+                         ids=["z+", "zB", "zB asym", "w^2"])
 def test_rule_equals_first_order_taylor_terms_at_the_root_point(rule, rng):
     for _ in range(20):
         D = 6
-        a = rng.uniform(0, 1, D) if isinstance(rule, ZPlus) else rng.uniform(rule.low, rule.high, D)
+        if isinstance(rule, ZPlus):
+            a = rng.uniform(0, 1, D)
+        elif isinstance(rule, ZBox):
+            a = rng.uniform(rule.low, rule.high, D)
+        else:
+            a = 3 * rng.standard_normal(D)          # real-valued inputs, no bounds
         w, b = rng.standard_normal(D), -rng.uniform(0, 0.3)
         z = a @ w + b
         if z <= 0:
@@ -352,5 +366,9 @@ def test_rule_equals_first_order_taylor_terms_at_the_root_point(rule, rng):
         if isinstance(rule, ZBox):
             assert np.all(root >= np.asarray(rule.low) - 1e-12) and np.all(root <= np.asarray(rule.high) + 1e-12), \
                 "the zB root point stays in the box"
-        else:
+        elif isinstance(rule, ZPlus):
             assert np.all(root >= -1e-12), "the z+ root point stays in the ReLU domain a >= 0"
+        else:
+            t = (a - root) / w
+            np.testing.assert_allclose(t, t[0], rtol=1e-10, err_msg="the w^2 root lies on the ray a - t w")
+            assert t[0] > 0, "the w^2 root lies on the ray a - t w, t > 0, downhill from a"
