@@ -88,6 +88,29 @@ def _check_weight(value, name: str) -> float:
     return float(value)
 
 
+def _check_weights(value, name: str, K: int) -> float | np.ndarray:
+    """A weight of the objective: one number for all K prototypes, or one per prototype (K,)
+    (e.g. the localization path of Sec. 3.4, several eta optimised in one batch)."""
+    if np.ndim(value) == 0:
+        return _check_weight(value, name)
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != (K,):
+        raise ValueError(f"{name} must be one number or one per prototype ({K},), "
+                         f"got shape {value.shape}")
+    for v in value:
+        _check_weight(v, name)
+    return value
+
+
+def _localization(x: np.ndarray, x_ref: np.ndarray, eta) -> tuple[np.ndarray, np.ndarray]:
+    """The localization term -eta ||x - x_ref||^2 (Sec. 3.4) and its gradient, per sample:
+    x, x_ref (K, ...), eta a number or (K,) -> values (K,), gradient (K, ...)."""
+    d = x - x_ref
+    # eta (K,) -> (K, 1, ..., 1) to scale each sample's difference
+    w = np.reshape(eta, (-1,) + (1,) * (x.ndim - 1))
+    return -eta * _squared_norm(d), -2 * w * d
+
+
 def class_score(net: Sequential, x: np.ndarray, classes, *,
                 output: str = "log_softmax") -> tuple[np.ndarray, np.ndarray]:
     """The class term of AM and its input gradient, for each sample.
@@ -220,8 +243,9 @@ def _input_shape(net: Sequential, *arrays) -> tuple[int, ...]:
 
 
 def activation_maximization(net: Sequential, classes, *, x0=None, lam: float = 0.0,
-                            center=None, expert=None, gamma: float = 1.0, eta: float = 0.0,
-                            x_ref=None, output: str = "log_softmax", steps: int = 200,
+                            center=None, expert=None, gamma: float = 1.0,
+                            eta: float | np.ndarray = 0.0, x_ref=None,
+                            output: str = "log_softmax", steps: int = 200,
                             step_size: float = 0.05,
                             box: tuple[float, float] | None = (-1.0, 1.0),
                             verbose: bool = False) -> Prototypes:
@@ -248,8 +272,9 @@ def activation_maximization(net: Sequential, classes, *, x0=None, lam: float = 0
         x_bar: 0 (the paper's ||x||^2) by default; the class mean in the paper's Figure 2.
     expert : object with ``log_density`` and ``log_density_gradient``, optional
     gamma : float >= 0
-    eta : float >= 0
-        Localization strength around ``x_ref``, a data point x0 in the paper's notation.
+    eta : float >= 0, or array (K,) of them
+        Localization strength around ``x_ref``, a data point x0 in the paper's notation;
+        one value per prototype optimises a whole localization path in one batch.
     x_ref : array (*input_shape) or (K, *input_shape)
         Required when eta > 0.
     output : {"log_softmax", "logit"}
@@ -265,13 +290,13 @@ def activation_maximization(net: Sequential, classes, *, x0=None, lam: float = 0
     classes = _classes(classes)
     K = len(classes)
     lam, gamma, eta = (_check_weight(lam, "lam"), _check_weight(gamma, "gamma"),
-                       _check_weight(eta, "eta"))
+                       _check_weights(eta, "eta", K))
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     shape = _input_shape(net, x0, center, x_ref)
     center = np.zeros((K, *shape)) if center is None else _batch(center, shape, K, "center")
     x0 = center if x0 is None else _batch(x0, shape, K, "x0")
-    if eta > 0 and x_ref is None:
+    if np.any(eta) and x_ref is None:
         raise ValueError("eta > 0 needs x_ref, the data point to localize around")
     if x_ref is not None:
         x_ref = _batch(x_ref, shape, K, "x_ref")
@@ -289,9 +314,9 @@ def activation_maximization(net: Sequential, classes, *, x0=None, lam: float = 0
             flat = x.reshape(K, -1)
             value = value + gamma * expert.log_density(flat)
             grad = grad + gamma * expert.log_density_gradient(flat).reshape(x.shape)
-        if eta:
-            d = x - x_ref
-            value, grad = value - eta * _squared_norm(d), grad - 2 * eta * d
+        if np.any(eta):
+            local_value, local_grad = _localization(x, x_ref, eta)
+            value, grad = value + local_value, grad + local_grad
         return value, grad
 
     x, trace = ascend(objective, x0, steps=steps, step_size=step_size, box=box, verbose=verbose)
@@ -299,8 +324,9 @@ def activation_maximization(net: Sequential, classes, *, x0=None, lam: float = 0
 
 
 def code_space_am(net: Sequential, classes, decoder, *, z0=None, lam: float = 0.0,
-                  z_center=None, eta: float = 0.0, x_ref=None, output: str = "log_softmax",
-                  steps: int = 200, step_size: float = 0.05, verbose: bool = False) -> Prototypes:
+                  z_center=None, eta: float | np.ndarray = 0.0, x_ref=None,
+                  output: str = "log_softmax", steps: int = 200, step_size: float = 0.05,
+                  verbose: bool = False) -> Prototypes:
     """AM in the code space of a generative model (Sec. 3.3, Nguyen et al. 2016).
 
         max_z  log p(w_c | g(z)) - lam ||z - z_center||^2 - eta ||g(z) - x_ref||^2,   x* = g(z*)
@@ -328,7 +354,7 @@ def code_space_am(net: Sequential, classes, decoder, *, z0=None, lam: float = 0.
     """
     classes = _classes(classes)
     K = len(classes)
-    lam, eta = _check_weight(lam, "lam"), _check_weight(eta, "eta")
+    lam, eta = _check_weight(lam, "lam"), _check_weights(eta, "eta", K)
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     if not all(hasattr(decoder, name) for name in ("n_latent", "decode", "decode_gradient")):
@@ -342,7 +368,7 @@ def code_space_am(net: Sequential, classes, decoder, *, z0=None, lam: float = 0.
     if out_size != x_size:
         raise ValueError(f"the decoder's output size {out_size} does not match the classifier's "
                          f"input shape {shape} ({x_size} values)")
-    if eta > 0 and x_ref is None:
+    if np.any(eta) and x_ref is None:
         raise ValueError("eta > 0 needs x_ref, the data point to localize around")
     if x_ref is not None:
         x_ref = _batch(x_ref, shape, K, "x_ref")
@@ -351,9 +377,9 @@ def code_space_am(net: Sequential, classes, decoder, *, z0=None, lam: float = 0.
     def objective(z):
         x = decoder.decode(z).reshape(K, *shape)
         value, grad_x = class_score(net, x, classes, output=output)
-        if eta:
-            dx = x - x_ref
-            value, grad_x = value - eta * _squared_norm(dx), grad_x - 2 * eta * dx
+        if np.any(eta):
+            local_value, local_grad = _localization(x, x_ref, eta)
+            value, grad_x = value + local_value, grad_x + local_grad
         grad_z = decoder.decode_gradient(z, grad_x.reshape(K, -1))
         if lam:
             dz = z - z_center

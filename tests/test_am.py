@@ -165,6 +165,37 @@ def test_localized_am_is_the_weighted_mean_of_centre_and_reference():
         np.testing.assert_allclose(result.x[0], expected, atol=OPTIMUM_ATOL)
 
 
+def test_one_eta_per_prototype_gives_the_separate_runs_in_one_batch():
+    """A localization path (Sec. 3.4) optimised as one batch, eta (K,), lands where K runs with
+    one eta each land: each prototype's objective uses its own eta only."""
+    x_ref, etas = np.array([0.5, 0.5, -0.5]), np.array([0.0, 0.5, 3.0])
+    together = am.activation_maximization(linear_net(W), [0, 0, 0], lam=1.0, eta=etas,
+                                          x_ref=x_ref, output="logit", box=None, steps=300,
+                                          step_size=0.1)
+    for x, eta in zip(together.x, etas):
+        alone = am.activation_maximization(linear_net(W), 0, lam=1.0, eta=eta, x_ref=x_ref,
+                                           output="logit", box=None, steps=300, step_size=0.1)
+        np.testing.assert_allclose(x, alone.x[0], atol=1e-12, err_msg=f"eta = {eta}")
+        np.testing.assert_allclose(x, (W[:, 0] / 2 + eta * x_ref) / (1.0 + eta), atol=OPTIMUM_ATOL)
+    decoder = LinearDecoder(np.random.default_rng(3).normal(0, 0.5, (2, 3)), np.zeros(3))
+    coded = am.code_space_am(linear_net(W), [1, 1, 1], decoder, lam=0.5, eta=etas, x_ref=x_ref,
+                             output="logit", steps=300, step_size=0.1)
+    for z, eta in zip(coded.z, etas):
+        alone = am.code_space_am(linear_net(W), 1, decoder, lam=0.5, eta=eta, x_ref=x_ref,
+                                 output="logit", steps=300, step_size=0.1)
+        np.testing.assert_allclose(z, alone.z[0], atol=1e-12, err_msg=f"eta = {eta}")
+
+
+@pytest.mark.parametrize("eta, match", [
+    ([0.1, 0.2], r"eta must be one number or one per prototype \(3,\), got shape \(2,\)"),
+    ([0.1, -0.2, 0.3], "eta must be a finite number >= 0"),
+    ([0.1, np.nan, 0.3], "eta must be a finite number >= 0"),
+], ids=["wrong-length", "one-negative", "one-nan"])
+def test_one_eta_per_prototype_is_checked(eta, match):
+    with pytest.raises(ValueError, match=match):
+        am.activation_maximization(linear_net(W), [0, 1, 0], eta=eta, x_ref=np.zeros(3))
+
+
 def test_code_space_am_pulls_the_gradient_back_through_the_decoder():
     """g(z) = z A + c: max_z w_c^T g(z) - lam ||z - z_bar||^2  =>  z* = z_bar + A w_c / (2 lam)."""
     rng = np.random.default_rng(0)
@@ -347,7 +378,8 @@ def test_figure2_prototypes_are_certain_and_expert_and_decoder_ones_are_likelier
     classes = np.array([0, 3, 7])
     means = np.stack([x[y == c].mean(0) for c in classes])
     codes = np.stack([vae.encode(x[y == c].reshape(-1, 784)).mean(0) for c in classes])
-    # all from the class mean, with the logit (log-softmax saturates there: figure2_prototypes.py)
+    # all from the class mean, with the logit (log-softmax saturates there: see
+    # tutorials/01_interpreting_concepts.py)
     plain = am.activation_maximization(mlp, classes, x0=means, lam=0.01, center=means,
                                        output="logit", steps=150, step_size=0.1)
     expert = am.activation_maximization(mlp, classes, x0=means, expert=rbm, gamma=0.1,
