@@ -458,7 +458,7 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
         on x_k after each removal and the most relevant remaining patch is removed next.
         False, the default, is the cheaper shortcut of one heatmap per sample: the order is
         fixed by the first heatmap (ties: lower patch index first).  The two can rank
-        methods differently (tutorials/figure8_pixel_flipping.py measures it).
+        methods differently (tutorials/08_selectivity.py measures it).
     keep : steps k whose images x_k to return in ``images``
     progress : print a line to stderr about every tenth of the steps
 
@@ -535,6 +535,23 @@ class Selectivity:
     curves: np.ndarray
     probabilities: np.ndarray
 
+    @classmethod
+    def from_curves(cls, curves, probabilities, seconds: float = 0.0) -> "Selectivity":
+        """The summary of per-sample curves (N, K+1) of the logit f_c and of p(w_c | x)."""
+        curves, probabilities = np.asarray(curves), np.asarray(probabilities)
+        if _curve(curves).ndim != 2 or probabilities.shape != curves.shape:
+            raise ValueError(f"Selectivity: expected curves and probabilities of one shape (N, K+1), "
+                             f"got {curves.shape} and {probabilities.shape}")
+        per_sample = auc(curves)
+        return cls(curves.mean(axis=0), float(per_sample.mean()), float(aopc(curves).mean()),
+                   per_sample, float(seconds), curves, probabilities)
+
+    def subset(self, index) -> "Selectivity":
+        """The same run restricted to some samples (a slice, indices or a boolean mask), e.g.
+        the first n digits, to compare with another run over those; ``seconds`` stays the
+        whole run's."""
+        return Selectivity.from_curves(self.curves[index], self.probabilities[index], self.seconds)
+
 
 def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainFn], *,
                          patch: tuple[int, ...] = (4, 4), removal="black", mean=None,
@@ -600,12 +617,8 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
             if progress and ((b + 1) % report_every == 0 or b + 1 == len(starts)):
                 print(f"  {name} [{removal}]: {min(s + batch_size, N)}/{N} samples, "
                       f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-        curve = np.concatenate(curves)
-        per_sample = auc(curve)
-        results[name] = Selectivity(curve.mean(axis=0), float(per_sample.mean()),
-                                    float(aopc(curve).mean()), per_sample,
-                                    time.perf_counter() - start, curve,
-                                    np.concatenate(probabilities))
+        results[name] = Selectivity.from_curves(np.concatenate(curves), np.concatenate(probabilities),
+                                                time.perf_counter() - start)
     return results
 
 

@@ -14,10 +14,6 @@ Oracles:
 
 import functools
 import itertools
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,7 +31,6 @@ from test_explain import figure6_network
 
 #: float64 rounding of a few dozen operations
 ROUNDING = 1e-12
-TUTORIAL = Path(__file__).resolve().parents[1] / "tutorials" / "figure8_pixel_flipping.py"
 
 
 def linear_model(w, b=0.0):
@@ -399,26 +394,6 @@ def test_bad_continuity_and_evaluation_input_gets_a_clear_error(rng):
         metrics.aopc(np.zeros((1, 5)), steps=5)
 
 
-# ------------------------------------------------------------------------------ tutorial
-def test_figure8_tutorial_runs_from_another_directory_and_prints_the_table(tmp_path):
-    done = subprocess.run([sys.executable, str(TUTORIAL), "--n", "16", "--out-dir", str(tmp_path)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    table = done.stdout[done.stdout.index("AUC of the pixel-flipping curve"):]
-    columns = ("black", "black, fixed order", "mean", "uniform", "blur", "inpaint")
-    assert all(f"{column} (16)" in table.splitlines()[1] for column in columns), table
-    auc = {line.split()[0]: [float(v) for v in line.split()[-6:]]
-           for line in table.splitlines()[2:8]}
-    # a random order is the baseline: under black removal, every explanation beats it
-    for order in (0, 1):
-        assert max(v[order] for name, v in auc.items() if name != "random") < auc["random"][order]
-    verdicts = re.findall(r"^  (black|black, fixed order|mean|uniform|blur|inpaint)\s+vs sensitivity: "
-                          r"(?:yes|no clear difference|NO, the reverse)", done.stdout, re.M)
-    assert verdicts == list(columns), done.stdout
-    assert (tmp_path / "figure8_curves.png").stat().st_size > 1000
-    assert (tmp_path / "figure8_examples.png").stat().st_size > 1000
-
-
 def test_grid_pairs_are_the_axis_and_diagonal_neighbours_of_the_grid():
     A, B = metrics.grid_pairs(0.25)
     # 5x5 grid: 2 * 5 * 4 axis pairs and 2 * 4 * 4 diagonal pairs
@@ -466,3 +441,19 @@ def test_heatmap_quality_gathers_the_three_measures(rng):
     assert got == {"stride artefact": metrics.stride_artifact(fn(x), 2),
                    "continuity": metrics.continuity_along_path(lambda v: fn(v, target=1), x[:3]),
                    "AUC": float(np.mean(metrics.pixel_flipping(net, x, fn(x)).auc))}
+
+
+def test_a_selectivity_subset_is_the_evaluation_of_those_samples_alone(rng):
+    net = Sequential([Flatten(), Linear(rng.standard_normal((16, 3)), rng.standard_normal(3))],
+                     input_shape=(1, 4, 4))
+    x = rng.uniform(-1, 1, (6, 1, 4, 4))
+    sensitivity = {"sensitivity": functools.partial(explain.sensitivity, net)}
+    whole = metrics.evaluate_selectivity(net, x, sensitivity, patch=(2, 2), progress=False)
+    alone = metrics.evaluate_selectivity(net, x[:4], sensitivity, patch=(2, 2), progress=False)
+    part = whole["sensitivity"].subset(slice(4))
+    for field in ("curve", "auc", "aopc", "auc_samples", "curves", "probabilities"):
+        np.testing.assert_allclose(getattr(part, field), getattr(alone["sensitivity"], field),
+                                   rtol=ROUNDING, err_msg=f"subset's {field} differs")
+    assert part.seconds == whole["sensitivity"].seconds
+    with pytest.raises(ValueError, match="curves and probabilities of one shape"):
+        metrics.Selectivity.from_curves(np.zeros((2, 5)), np.zeros((2, 4)))

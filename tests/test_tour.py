@@ -148,7 +148,7 @@ def test_sec5_the_rules_that_ignore_the_bias_conserve_and_the_ledger_is_shown(qu
 def test_sec6_sliding_window_conserves_and_favours_the_class_digits(quick_tour):
     text = block(quick_tour[1], "6")
     assert all(b <= 0 for b in floats(value(text, "largest bias of each layer of the shipped CNN (Sec. 6.1: b <= 0)")))
-    g, total = floats(re.search(r"sliding window: g\(X\).*", text).group(0).split(": ", 1)[1])
+    g, total = (float(v) for v in re.search(r"g = ([\d.]+), sum R = ([\d.]+)$", text, re.M).groups())
     assert g == pytest.approx(total, rel=1e-9)
     shares = [(d, float(v)) for d, v in re.findall(r"'(\d)' ([\d.]+)% \(", text)]
     assert len(shares) == 8
