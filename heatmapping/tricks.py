@@ -19,7 +19,7 @@ from . import explain, metrics
 from .layers import Flatten, Linear
 from .network import Sequential
 
-__all__ = ["shift", "translation_trick", "translation_explainer", "digit_canvas",
+__all__ = ["shift", "translation_path", "translation_trick", "translation_explainer", "digit_canvas",
            "positive_evidence", "sliding_window", "fully_convolutional", "direct_explanation", "relevant_pattern",
            "select_rules"]
 
@@ -48,6 +48,17 @@ def shift(x: np.ndarray, dy: int, dx: int, *, fill: float = -1.0) -> np.ndarray:
     out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
         x[:, :, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
     return out
+
+
+def translation_path(x: np.ndarray, max_shift: int, *, fill: float = -1.0) -> np.ndarray:
+    """Each image of ``x`` (N, C, H, W) moved horizontally by -max_shift..max_shift pixels, a
+    path of T = 2 max_shift + 1 inputs per image (Sec. 7.1, Figure 7), (N * T, C, H, W):
+    rows i*T .. i*T + T - 1 are image i's path.  Entering pixels take ``fill``."""
+    x = _check_images(x, "translation_path")
+    if int(max_shift) != max_shift or max_shift < 0:
+        raise ValueError(f"translation_path: expected an integer max_shift >= 0, got {max_shift!r}")
+    steps = range(-int(max_shift), int(max_shift) + 1)
+    return np.stack([shift(x, 0, dx, fill=fill) for dx in steps], axis=1).reshape(-1, *x.shape[1:])
 
 
 def translation_trick(explain_fn: ExplainFn, x: np.ndarray, *, max_shift: int = 1,

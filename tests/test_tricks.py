@@ -12,7 +12,7 @@ from heatmapping.network import Sequential
 from heatmapping.rules import Flat, ZPlus
 from heatmapping.tricks import (digit_canvas, direct_explanation, fully_convolutional,
                                 positive_evidence, relevant_pattern, select_rules, shift, sliding_window,
-                                translation_explainer, translation_trick)
+                                translation_explainer, translation_path, translation_trick)
 
 EXACT = dict(rtol=1e-10, atol=1e-12)
 
@@ -211,3 +211,14 @@ def test_select_rules_returns_the_candidate_with_the_lowest_flipping_auc():
     assert recomputed["alpha2beta1"] == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="no candidates"):
         select_rules(net, x, {})
+
+
+def test_translation_path_moves_each_image_pixel_by_pixel(rng):
+    x = rng.uniform(-1, 1, (2, 1, 5, 6))
+    path = translation_path(x, 2)
+    assert path.shape == (2 * 5, 1, 5, 6)
+    for i in range(2):
+        for t, dx in enumerate(range(-2, 3)):
+            np.testing.assert_array_equal(path[5 * i + t], shift(x[i:i + 1], 0, dx)[0])
+    with pytest.raises(ValueError, match="integer max_shift >= 0"):
+        translation_path(x, -1)

@@ -34,7 +34,7 @@ from heatmapping.layers import BatchNorm, Linear, MaxPool2d
 from heatmapping.lrp import propagate, resolve_rules
 from heatmapping.network import Sequential
 from heatmapping.rules import PRESETS, AlphaBeta, Epsilon, Flat, WSquare, ZBox, ZPlus
-from heatmapping.tricks import shift
+from heatmapping.tricks import translation_path
 
 run = notebook.settings()
 images, labels, source = data.load_test_digits()
@@ -332,7 +332,7 @@ fig.suptitle("Sec. 5.3: relevance through max pooling on the shipped max-pool CN
 notebook.show(fig, "04_max_pooling.png", run)
 
 # %%
-path = np.concatenate([shift(x2, 0, dx, fill=-1.0) for dx in range(-3, 4)])   # a moving "2"
+path = translation_path(x2, 3)                  # a moving "2", shifted -3..3 pixels
 continuity = {}
 for mode, result in pooling.items():
     nonzero = [f"{np.mean(result.R[i] != 0):.0%}" for i in pools]

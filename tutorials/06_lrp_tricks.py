@@ -19,8 +19,8 @@ import numpy as np
 
 from heatmapping import data, explain, metrics, models, notebook, render
 from heatmapping.tricks import (digit_canvas, direct_explanation, fully_convolutional,
-                                positive_evidence, relevant_pattern, shift, sliding_window,
-                                translation_explainer)
+                                positive_evidence, relevant_pattern, sliding_window,
+                                translation_explainer, translation_path)
 
 run = notebook.settings()
 images, labels, source = data.load_test_digits(verbose=False)
@@ -75,7 +75,7 @@ def compare(net, explain_fn, trick_fn, n):
     """Block artefact, continuity along a moving '2' and pixel-flipping AUC, plain vs trick."""
     xs = models.inputs_for(net, images[:n])
     two = models.inputs_for(net, images[np.flatnonzero(labels == 2)[:1]])
-    path = np.concatenate([shift(two, 0, dx, fill=-1.0) for dx in range(-6, 7)])
+    path = translation_path(two, 6)                    # the '2' moved -6..6 pixels
     return {name: tuple(metrics.heatmap_quality(net, fn, xs, path, target=2).values())
             for name, fn in (("plain", explain_fn), ("trick", trick_fn))}
 

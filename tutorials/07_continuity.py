@@ -30,7 +30,7 @@ import numpy as np
 from heatmapping import data, exercises, explain, metrics, models, notebook, render
 from heatmapping.relevance import pool_grid
 from heatmapping.rules import ZPlus
-from heatmapping.tricks import shift
+from heatmapping.tricks import translation_path
 
 run = notebook.settings()
 SPACINGS = run.pick((0.1, 0.05, 0.025, 0.0125, 0.00625, 0.003125),
@@ -192,8 +192,7 @@ MAX_SHIFT = 4
 
 def moving(digit, max_shift):
     """The digit (28, 28) shifted horizontally by -max_shift..max_shift pixels: (T, 1, 32, 32)."""
-    x = models.inputs_for(cnn, digit[None])
-    return np.concatenate([shift(x, 0, dx, fill=-1.0) for dx in range(-max_shift, max_shift + 1)])
+    return translation_path(models.inputs_for(cnn, digit[None]), max_shift)
 
 
 def variation(f):

@@ -7,7 +7,7 @@ import numpy as np
 from .. import explain, metrics, models, render
 from ..layers import MaxPool2d
 from ..rules import AlphaBeta, Epsilon, Flat, ZPlus
-from ..tricks import shift
+from ..tricks import translation_path
 from .page import Section
 from .runner import Tour
 
@@ -84,7 +84,7 @@ def _max_pooling(tour, s, images, labels):
     net = tour.model("cnn_max")
     two = np.flatnonzero(labels == 2)[0]
     x = models.inputs_for(net, images[two:two + 1])
-    path = np.concatenate([shift(x, 0, dx, fill=-1.0) for dx in range(-4, 5)])
+    path = translation_path(x, 4)
     rules = {"proportional": "proportional", "winner-take-all": "winner"}
     fig = render.new_figure(9, 3.2, layout="constrained")
     axes = fig.subplots(1, 3)

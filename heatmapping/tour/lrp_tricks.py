@@ -7,8 +7,8 @@ import functools
 import numpy as np
 
 from .. import data, explain, metrics, models, render
-from ..tricks import (digit_canvas, positive_evidence, relevant_pattern, select_rules, shift,
-                      sliding_window, translation_explainer)
+from ..tricks import (digit_canvas, positive_evidence, relevant_pattern, select_rules,
+                      sliding_window, translation_explainer, translation_path)
 from .page import Section
 from .runner import Tour
 
@@ -52,7 +52,7 @@ def _translation_trick(tour, s, net):
     n = 20 if tour.quick else 200
     xs = models.inputs_for(strided, images[:n])
     two = models.inputs_for(strided, images[np.flatnonzero(labels == 2)[:1]])
-    path = np.concatenate([shift(two, 0, dx, fill=-1.0) for dx in range(-6, 7)])
+    path = translation_path(two, 6)
     (a0, c0, u0), (a1, c1, u1) = (metrics.heatmap_quality(strided, fn, xs, path, target=2).values()
                                   for fn in (plain, tricked))
     s.number("translation trick on the stride-4 CNN: block artefact at the 4-pixel grid "
