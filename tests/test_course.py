@@ -40,3 +40,6 @@ def test_a_course_script_runs_as_a_notebook_and_saves_its_figures(script, course
         width = struct.unpack(">I", figure.read_bytes()[16:20])[0]          # the PNG header's
         assert width <= 1650, f"{figure.name} is {width} px wide (at most about 1600)"
     assert run.text.strip(), f"{script.name} printed nothing"
+    kinds = [cell.cell_type for cell in run.notebook.cells]
+    assert kinds.count("markdown") >= 5 and kinds[0] == "markdown", \
+        f"{script.name}: jupytext made {kinds.count('markdown')} markdown cells"
