@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_tour)
 
     p = sub.add_parser("predict", help="draw 12 embedded digits with a classifier's predictions")
-    p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max, cnn_strided) or file (default cnn)")
+    p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max, cnn_strided) or file "
+                        "(default cnn)")
     p.add_argument("--out", default="predict.png", help="PNG file to write (default predict.png)")
     p.add_argument("--seed", type=int, default=0, help="which digits to draw (default 0)")
     p.set_defaults(run=_predict)
@@ -202,13 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_train)
 
     p = sub.add_parser("evaluate", help="accuracy of a model on an MNIST split")
-    p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max, cnn_strided) or file (default cnn)")
+    p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max, cnn_strided) or file "
+                        "(default cnn)")
     p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA or ../shared/data/mnist)")
     p.add_argument("--split", choices=["test", "train"], default="test")
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("explain", help="explain digits with a method and draw the heatmaps")
-    p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max, cnn_strided) or file (default cnn)")
+    p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max, cnn_strided) or file "
+                        "(default cnn)")
     p.add_argument("--method", choices=sorted(METHODS), default="lrp")
     p.add_argument("--rules", choices=sorted(PRESETS), default="deep_taylor",
                    help="LRP rule preset (default deep_taylor)")

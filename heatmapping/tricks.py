@@ -20,6 +20,7 @@ from .layers import Flatten, Linear
 from .network import Sequential
 
 __all__ = ["shift", "translation_path", "translation_trick", "translation_explainer", "digit_canvas",
+           "canvas_digits",
            "positive_evidence", "sliding_window", "fully_convolutional", "direct_explanation", "relevant_pattern",
            "select_rules"]
 
@@ -176,6 +177,25 @@ def sliding_window(explain_fn: ExplainFn, f: Callable[[np.ndarray], np.ndarray],
         for j in range(gw):           # vectorized over the batch
             R[:, :, i * sh:i * sh + h, j * sw:j * sw + w] += R_patches[:, i, j]
     return R, g
+
+
+def canvas_digits(net: Sequential, images: np.ndarray, labels: np.ndarray, c: int, *,
+                  rng: np.random.Generator, n_class: int = 2, n_other: int = 6):
+    """Digits for a Figure 5 canvas, shuffled: ``n_class`` of class ``c`` and ``n_other`` of
+    other classes in which the network, shown each alone, finds less evidence of c than in an
+    empty (all-background) image, so that a sliding-window heatmap shows how the windows'
+    explanations add up rather than the network's confusions.
+
+    Returns (indices into ``images``, f_c of the empty image, f_c of every digit alone (N,)).
+    """
+    from .models import inputs_for
+    empty = float(net.forward(np.full((1, *net.input_shape), -1.0))[0, c])
+    alone = net.forward(inputs_for(net, images))[:, c]
+    picks = np.concatenate([rng.choice(np.flatnonzero(labels == c), n_class, replace=False),
+                            rng.choice(np.flatnonzero((labels != c) & (alone < empty)), n_other,
+                                       replace=False)])
+    rng.shuffle(picks)
+    return picks, empty, alone
 
 
 def positive_evidence(net: Sequential, c: int, *, baseline: float = 0.0, rules="deep_taylor"):

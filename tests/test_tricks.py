@@ -10,7 +10,7 @@ from heatmapping import data, explain, metrics, models
 from heatmapping.layers import Conv2d, Flatten, Linear, ReLU, SumPool2d
 from heatmapping.network import Sequential
 from heatmapping.rules import Flat, ZPlus
-from heatmapping.tricks import (digit_canvas, direct_explanation, fully_convolutional,
+from heatmapping.tricks import (canvas_digits, digit_canvas, direct_explanation, fully_convolutional,
                                 positive_evidence, relevant_pattern, select_rules, shift, sliding_window,
                                 translation_explainer, translation_path, translation_trick)
 
@@ -222,3 +222,13 @@ def test_translation_path_moves_each_image_pixel_by_pixel(rng):
             np.testing.assert_array_equal(path[5 * i + t], shift(x[i:i + 1], 0, dx)[0])
     with pytest.raises(ValueError, match="integer max_shift >= 0"):
         translation_path(x, -1)
+
+
+def test_canvas_digits_picks_the_class_and_others_without_its_evidence(rng):
+    net = models.load_model("cnn").astype(np.float64)
+    images, labels = data.load_mnist5k()
+    picks, empty, alone = canvas_digits(net, images, labels, 3, rng=rng)
+    assert len(set(picks)) == 8 and (labels[picks] == 3).sum() == 2
+    others = picks[labels[picks] != 3]
+    assert np.all(alone[others] < empty)
+    assert empty == pytest.approx(net.forward(np.full((1, 1, 32, 32), -1.0))[0, 3])

@@ -18,9 +18,9 @@ import functools
 import numpy as np
 
 from heatmapping import data, explain, metrics, models, notebook, render
-from heatmapping.tricks import (digit_canvas, direct_explanation, fully_convolutional,
-                                positive_evidence, relevant_pattern, sliding_window,
-                                translation_explainer, translation_path)
+from heatmapping.tricks import (canvas_digits, digit_canvas, direct_explanation,
+                                fully_convolutional, positive_evidence, relevant_pattern,
+                                sliding_window, translation_explainer, translation_path)
 
 run = notebook.settings()
 images, labels, source = data.load_test_digits(verbose=False)
@@ -124,12 +124,8 @@ print(f"on the shipped CNN (stride 1) there is no grid to remove (artefact {c['p
 
 # %%
 c = 3
-blank = float(cnn.forward(np.full((1, 1, 32, 32), -1.0))[0, c])
-alone = cnn.forward(models.inputs_for(cnn, images))[:, c]         # each digit's own f_3
-rng = np.random.default_rng(0)
-picks = np.concatenate([rng.choice(np.flatnonzero(labels == c), 2, replace=False),
-                        rng.choice(np.flatnonzero((labels != c) & (alone < blank)), 6, replace=False)])
-rng.shuffle(picks)
+# two '3's and six digits with less evidence of a 3, alone, than an empty window (f_3 = blank)
+picks, blank, alone = canvas_digits(cnn, images, labels, c, rng=np.random.default_rng(0))
 explain_windows, evidence = positive_evidence(cnn, c, baseline=blank)
 digits = data.to_input(images[picks])
 print(f"f_{c} of an empty window: {blank:.2f}; of each digit alone: "

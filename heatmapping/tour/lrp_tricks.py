@@ -7,8 +7,8 @@ import functools
 import numpy as np
 
 from .. import data, explain, metrics, models, render
-from ..tricks import (digit_canvas, positive_evidence, relevant_pattern, select_rules,
-                      sliding_window, translation_explainer, translation_path)
+from ..tricks import (canvas_digits, digit_canvas, positive_evidence, relevant_pattern,
+                      select_rules, sliding_window, translation_explainer, translation_path)
 from .page import Section
 from .runner import Tour
 
@@ -79,13 +79,7 @@ def _sliding_window(tour, s, net, c=3):
     enough that no window sees two digits; a window's evidence is f_c above the empty window's."""
     tour.progress("6", "sliding window over a canvas of 8 digits")
     images, labels, _ = tour.digits()
-    blank = float(net.forward(np.full((1, *net.input_shape), -1.0))[0, c])
-    alone = net.forward(models.inputs_for(net, images))[:, c]
-    rng = np.random.default_rng(0)
-    picks = np.concatenate([rng.choice(np.flatnonzero(labels == c), 2, replace=False),
-                            rng.choice(np.flatnonzero((labels != c) & (alone < blank)), 6,
-                                       replace=False)])
-    rng.shuffle(picks)
+    picks, blank, alone = canvas_digits(net, images, labels, c, rng=np.random.default_rng(0))
     canvas, cells = digit_canvas(data.to_input(images[picks]), rows=2, cols=4, cell=60)
     explain_windows, evidence = positive_evidence(net, c, baseline=blank)
     R, g = sliding_window(explain_windows, evidence, canvas, window=(32, 32), stride=(4, 4))
