@@ -35,7 +35,8 @@ from .network import Sequential
 __all__ = ["continuity", "continuity_ratios", "continuity_along_path", "grid_pairs", "stride_artifact", "local_lipschitz",
            "patch_grid", "patch_relevance", "patch_mask", "removal_fill", "pixel_flipping",
            "PixelFlippingResult", "auc", "aopc", "random_relevance", "evaluate_selectivity",
-           "Selectivity", "REMOVALS", "heatmap_quality"]
+           "Selectivity", "REMOVALS", "heatmap_quality", "relevance_mass_accuracy",
+           "relevance_rank_accuracy"]
 
 ExplainFn = Callable[..., np.ndarray]
 
@@ -636,3 +637,54 @@ def heatmap_quality(net: Sequential, explain_fn: ExplainFn, x, path, *, target: 
     return {"stride artefact": stride_artifact(R, period),
             "continuity": continuity_along_path(lambda v: explain_fn(v, target=target), path),
             "AUC": float(np.mean(pixel_flipping(net, x, R).auc))}
+
+
+# ------------------------------------------------------------------- localization (Sec. 8)
+def _mask_for(R, mask, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps (N, D) and a boolean ground-truth mask (N, D), the mask broadcast to R."""
+    R = np.asarray(R, dtype=float)
+    if R.ndim < 2 or len(R) == 0:
+        raise ValueError(f"{what}: expected heatmaps (N, ...) with N >= 1, got shape {R.shape}")
+    if not np.all(np.isfinite(R)):
+        raise ValueError(f"{what}: the heatmaps contain NaN or Inf")
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        raise TypeError(f"{what}: expected a boolean mask, got dtype {mask.dtype}")
+    try:
+        mask = np.broadcast_to(mask, R.shape)
+    except ValueError:
+        raise ValueError(f"{what}: the mask's shape {mask.shape} does not broadcast to the "
+                         f"heatmaps' {R.shape}") from None
+    return R.reshape(len(R), -1), mask.reshape(len(R), -1)
+
+
+def relevance_mass_accuracy(R, mask) -> np.ndarray:
+    """Share of the positive relevance that falls inside the ground-truth mask, per sample:
+
+        sum_{i in mask} R_i^+ / sum_i R_i^+      in [0, 1]
+
+    (the "relevance mass accuracy" of Arras et al. 2022), for heatmaps (N, ...) and a boolean
+    mask broadcasting to them.  A heatmap with no positive relevance scores 0: it points at
+    nothing.  Returns (N,).
+    """
+    R, mask = _mask_for(R, mask, "relevance_mass_accuracy")
+    positive = np.maximum(R, 0)
+    total = positive.sum(axis=1)
+    inside = np.where(mask, positive, 0).sum(axis=1)
+    return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
+
+
+def relevance_rank_accuracy(R, mask) -> np.ndarray:
+    """Share of the K = |mask| most relevant features that lie inside the mask, per sample
+    (the "relevance rank accuracy" of Arras et al. 2022), in [0, 1].  Only the order of R
+    counts, so any increasing transform of the heatmap gives the same score; ties are broken
+    by position (the first of equal values ranks higher).  A sample with an empty mask scores
+    0.  Returns (N,).
+    """
+    R, mask = _mask_for(R, mask, "relevance_rank_accuracy")
+    K = mask.sum(axis=1)
+    order = np.argsort(-R, axis=1, kind="stable")               # most relevant first
+    in_mask = np.take_along_axis(mask, order, axis=1)
+    top = np.arange(R.shape[1])[None, :] < K[:, None]           # the first K of each row
+    hits = (in_mask & top).sum(axis=1)
+    return np.divide(hits, K, out=np.zeros(len(R)), where=K > 0)

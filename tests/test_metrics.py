@@ -457,3 +457,42 @@ def test_a_selectivity_subset_is_the_evaluation_of_those_samples_alone(rng):
     assert part.seconds == whole["sensitivity"].seconds
     with pytest.raises(ValueError, match="curves and probabilities of one shape"):
         metrics.Selectivity.from_curves(np.zeros((2, 5)), np.zeros((2, 4)))
+
+
+# ------------------------------------------------------------------- localization (Sec. 8)
+def test_mass_and_rank_accuracy_closed_form():
+    mask = np.array([[True, True, False, False]])
+    R = np.array([[3.0, 1.0, 2.0, -5.0], [0.0, 0.0, 4.0, 4.0], [-1.0, -1.0, -1.0, -1.0]])
+    np.testing.assert_allclose(metrics.relevance_mass_accuracy(R, mask), [4 / 6, 0.0, 0.0])
+    # top-2: {0, 2} -> 1 of 2 in the mask; {2, 3} -> 0; all tied -> positions 0, 1 -> 2 of 2
+    np.testing.assert_allclose(metrics.relevance_rank_accuracy(R, mask), [0.5, 0.0, 1.0])
+    assert metrics.relevance_rank_accuracy(R, np.zeros((1, 4), bool)).tolist() == [0, 0, 0]
+    with pytest.raises(TypeError, match="boolean mask"):
+        metrics.relevance_mass_accuracy(R, mask.astype(int))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        metrics.relevance_rank_accuracy(R, np.ones((1, 3), bool))
+
+
+MASKED = st.integers(1, 4).flatmap(lambda n: st.tuples(
+    hnp.arrays(np.float64, (n, 3, 5), elements=st.floats(-10, 10)),
+    hnp.arrays(np.bool_, (n, 3, 5))))
+
+
+@settings(deadline=None)
+@given(case=MASKED)
+def test_mass_accuracy_is_one_when_all_positive_relevance_is_in_the_mask(case):
+    R, mask = case
+    inside = np.where(mask, np.abs(R), -np.abs(R))         # positive exactly inside the mask
+    has = (np.abs(R) * mask).reshape(len(R), -1).sum(axis=1) > 0
+    got = metrics.relevance_mass_accuracy(inside, mask)
+    np.testing.assert_allclose(got[has], 1.0)
+    assert np.all((0 <= metrics.relevance_mass_accuracy(R, mask)) & (metrics.relevance_mass_accuracy(R, mask) <= 1))
+
+
+@settings(deadline=None)
+@given(case=MASKED, transform=st.sampled_from([np.exp, np.arctan, lambda r: 3 * r + 1, np.cbrt]))
+def test_rank_accuracy_is_invariant_under_increasing_transforms(case, transform):
+    R, mask = case
+    R = np.round(R, 1)                      # ties too: a strictly increasing map keeps them
+    np.testing.assert_array_equal(metrics.relevance_rank_accuracy(transform(R), mask),
+                                  metrics.relevance_rank_accuracy(R, mask))
