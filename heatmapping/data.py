@@ -43,6 +43,7 @@ __all__ = [
     "load_mnist5k",
     "find_mnist",
     "load_test_digits",
+    "interleave_classes",
     "to_input",
     "pad_images",
     "class_counts",
@@ -415,6 +416,10 @@ def load_test_digits(folder=None, *, verbose: bool = True) -> tuple[np.ndarray, 
     """Digits for tutorials and benchmarks: the MNIST test set if it can be found (see
     :func:`find_mnist`), else the embedded sample.
 
+    The embedded sample is stored sorted by class; as a stand-in for the test set it is
+    returned interleaved, classes 0, 1, ..., 9, 0, 1, ... (:func:`interleave_classes`), so that
+    the first n digits cover the classes evenly, as a prefix of the test set does.
+
     Returns (images uint8 (N, 28, 28), labels uint8 (N,), a description of the source).
     """
     found = find_mnist(folder)
@@ -424,7 +429,21 @@ def load_test_digits(folder=None, *, verbose: bool = True) -> tuple[np.ndarray, 
     if verbose:
         print("MNIST test set not found: using the embedded 5,000 training digits instead")
     images, labels = load_mnist5k()
-    return images, labels, "the embedded 5,000-digit sample"
+    order = interleave_classes(labels)
+    return images[order], labels[order], "the embedded 5,000-digit sample"
+
+
+def interleave_classes(labels: np.ndarray) -> np.ndarray:
+    """An order of the samples that takes one of each class in turn: the first of every
+    class (in class order), then the second of every class, and so on; within a class the
+    original order is kept.  Returns indices (N,)."""
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty(len(labels), dtype=np.intp)       # position of each sample in its class
+    for c in np.unique(labels):
+        members = order[labels[order] == c]
+        rank[members] = np.arange(len(members))
+    return np.lexsort((labels, rank))
 
 
 def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:

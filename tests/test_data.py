@@ -490,3 +490,11 @@ def test_class_counts_counts_each_class_and_rejects_out_of_range():
         class_counts(np.array([3, 10]))
     with pytest.raises(ValueError, match="1-D integer"):
         class_counts(np.array([0.0, 1.0]))
+
+
+def test_interleave_classes_takes_one_of_each_class_in_turn():
+    labels = np.array([2, 0, 0, 1, 2, 0, 1])
+    order = data.interleave_classes(labels)
+    assert labels[order].tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert order.tolist() == [1, 3, 0, 2, 6, 4, 5]          # within a class, the stored order
+    assert sorted(order.tolist()) == list(range(7))

@@ -143,8 +143,8 @@ x_bar = am.class_means(x_train, train_labels, classes)      # (10, 1, 28, 28): x
 # the real digits to compare prototypes with: the MNIST test set, else the embedded digits
 # held out from the expert's and the decoder's training
 if "embedded" in source:
-    held = heldout_split(len(images))[1]
-    x_ref, y_ref = x_digits[held].reshape(len(held), -1), labels[held]
+    held = heldout_split(len(train_images))[1]
+    x_ref, y_ref = x_train[held].reshape(len(held), -1), train_labels[held]
     reference = "the 500 embedded digits held out from the RBM and VAE training"
 else:
     x_ref, y_ref, reference = x_digits.reshape(len(x_digits), -1), labels, source
