@@ -16,6 +16,9 @@ Modules, one idea each:
 * ``tricks``: translation trick, sliding window, relevant pattern, rule selection (Sec. 6);
 * ``metrics``: continuity and pixel-flipping selectivity (Sec. 7);
 * ``am``, ``rbm``, ``decoder``: activation maximization with its expert and decoder (Sec. 3);
+* ``clever_hans``, ``synthetic``: the applications of Sec. 8 with planted truths (a tagged
+  classifier and SpRAy; EEG-like and DNA-like data);
+* ``notebook``, ``exercises``: running the course as scripts and notebooks, its exercises;
 * ``render``: figures; ``bench``: the benchmark.
 """
 

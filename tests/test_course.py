@@ -43,3 +43,12 @@ def test_a_course_script_runs_as_a_notebook_and_saves_its_figures(script, course
     kinds = [cell.cell_type for cell in run.notebook.cells]
     assert kinds.count("markdown") >= 5 and kinds[0] == "markdown", \
         f"{script.name}: jupytext made {kinds.count('markdown')} markdown cells"
+
+
+def test_tutorials_readme_lists_every_part_with_its_runtime():
+    from conftest import PROJECT
+    table = (PROJECT / "tutorials" / "README.md").read_text()
+    for script in COURSE:
+        row = re.search(rf"^\| `{re.escape(script.name)}` \|.*\| ([\d.]+ s|\d+ min [\d.]+ s) \| "
+                        rf"([\d.]+ s) \|$", table, re.M)
+        assert row, f"tutorials/README.md has no row with runtimes for {script.name}"

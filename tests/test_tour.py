@@ -88,9 +88,8 @@ def floats(text: str) -> list[float]:
 def test_the_page_has_every_section_and_every_image_it_links_is_a_png(quick_tour):
     out, _, page = quick_tour
     assert page.sections == [f"sec{k}" for k in SECTIONS]
-    for key in SECTIONS[:-1]:
+    for key in SECTIONS:
         assert page.images[f"sec{key}"], f"section {key} shows no figure"
-    assert page.images["sec8"] == [], "Sec. 8 is not implemented: it must show no image"
     for images in page.images.values():
         for src in images:
             assert "/" not in src, f"{src}: images are linked relatively, beside the page"
@@ -243,3 +242,21 @@ def test_staged_folder_moves_the_last_file_last_and_keeps_other_files(tmp_path):
             (folder / name).write_text(name)
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "index.html", "old.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_sec8_the_tag_is_found_and_the_planted_answers_recovered(quick_tour):
+    text = block(quick_tour[1], "8")
+    shortcut = floats(value(text, "other digits called '7' once the tag is pasted on them (the shortcut)"))
+    assert shortcut[0] > 10 * shortcut[1], text
+    masses = re.findall(r"(LRP deep_taylor|LRP alpha2beta1) ([\d.]+) vs ([\d.]+)", text)
+    assert len(masses) == 2 and all(float(t) > 3 * float(c) for _, t, c in masses), text
+    purity = floats(value(text, "SpRAy on LRP of the 7s, half of them tagged: purity against the "
+                                "planted split, tagged vs clean model"))
+    assert purity[0] > 0.9 and purity[1] < 0.7, text
+    pooled = dict(re.findall(r"(LRP \(w\^2, z\+\)|sensitivity) ([\d.e+-]+)",
+                             re.search(r"EEG: max \|sum of the time-pooled.*", text).group(0)))
+    assert float(pooled["LRP (w^2, z+)"]) < 1e-9 and float(pooled["sensitivity"]) > 1e-3, text
+    ranks = re.search(r"\(best possible ([\d.]+), random ([\d.]+)\): LRP \(zB, z\+\) ([\d.]+), "
+                      r"mutagenesis ([\d.]+)", text)
+    best, chance, lrp, mutagenesis = (float(v) for v in ranks.groups())
+    assert lrp < best + 2 and mutagenesis < best + 2 and chance > 10 * best, text

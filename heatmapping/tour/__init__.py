@@ -10,7 +10,8 @@ writes them into one offline HTML page, ``index.html``, with the PNG figures bes
 * ``lrp_rules``: Sec. 5, the LRP rules, the conservation ledger, max pooling;
 * ``lrp_tricks``: Sec. 6, rule choice, translation trick, sliding window, relevant pattern;
 * ``quality``: Sec. 7, continuity (Figures 6, 7) and selectivity (Figure 8);
-* ``applications``: Sec. 8;
+* ``applications``: Sec. 8, model validation (a tagged CNN, SpRAy) and synthetic scientific
+  data (EEG-like, DNA-like) with planted answers;
 * ``page``: the HTML page; ``runner``: the shared context, progress and output folder.
 """
 

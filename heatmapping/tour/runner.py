@@ -52,8 +52,10 @@ class Tour:
         return self._loaded[key]
 
     def model(self, name: str) -> Sequential:
-        """A shipped classifier ("mlp", "cnn", "cnn_max"), in float64."""
-        return self._once(name, lambda: models.load_model(name).astype(np.float64))
+        """A shipped classifier in float64: a reference model ("mlp", "cnn", ...) or another
+        file of ``data/`` by its stem ("cnn_tagged")."""
+        path = name if name in models.ARCHITECTURES else models.DATA_DIR / f"{name}.npz"
+        return self._once(name, lambda: models.load_model(path).astype(np.float64))
 
     def rbm(self):
         return self._once("rbm", lambda: load_rbm(models.DATA_DIR / "rbm.npz"))
