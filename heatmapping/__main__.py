@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import bench, data, decoder, models, rbm, render, tour
+from .files import check_output
 from .explain import METHODS
 from .network import save
 from .rules import PRESETS
@@ -51,6 +52,7 @@ def _tour(args) -> None:
 
 def _predict(args) -> None:
     """12 embedded digits with a shipped classifier's predictions."""
+    check_output(args.out, flag="--out", suffix=".png", force=args.force)
     net = models.load_model(args.model)
     images, labels = data.load_mnist5k()
     rng = np.random.default_rng(args.seed)
@@ -71,9 +73,8 @@ GENERATIVE = {"rbm": (rbm.train_default, rbm.save_rbm), "vae": (decoder.train_de
 
 def _train(args) -> None:
     """Train a reference model on the 5,000 embedded digits and save it."""
-    folder = Path(args.out).resolve().parent
-    if not folder.is_dir():        # checked first: a bad path must not cost the training
-        raise FileNotFoundError(f"--out: folder {folder} does not exist")
+    # checked first: a bad path must not cost the training
+    check_output(args.out, flag="--out", suffix=".npz", force=args.force)
     if args.model in GENERATIVE:
         train, save_model = GENERATIVE[args.model]
         start = time.perf_counter()
@@ -125,6 +126,7 @@ def _evaluate(args) -> None:
 
 def _explain(args) -> None:
     """Explain digits with one method and draw them next to their heatmaps."""
+    check_output(args.out, flag="--out", suffix=".png", force=args.force)
     net = models.load_model(args.model)
     images, labels, source = data.load_test_digits(args.data)
     idx = _indices(args.index, len(images))
@@ -186,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default cnn)")
     p.add_argument("--out", default="predict.png", help="PNG file to write (default predict.png)")
     p.add_argument("--seed", type=int, default=0, help="which digits to draw (default 0)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("train", help="train a reference model (mlp, cnn, rbm, vae) on the "
@@ -200,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation-data", metavar="DIR",
                    help="classifiers: MNIST folder whose first 2,000 test digits are scored "
                         "every epoch")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=_train)
 
     p = sub.add_parser("evaluate", help="accuracy of a model on an MNIST split")
@@ -221,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=int, help="class to explain (default: the predicted class)")
     p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA or ../shared/data/mnist, else the embedded digits)")
     p.add_argument("--out", default="explain.png", help="PNG file to write")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=_explain)
 
     p = sub.add_parser("bench", help="time forward, gradient and LRP; print the ratios")

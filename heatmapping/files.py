@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write", "staged_folder", "write_npz", "read_npz", "save_estimator",
+__all__ = ["atomic_write", "check_output", "staged_folder", "write_npz", "read_npz", "save_estimator",
            "read_estimator"]
 
 
@@ -22,21 +22,53 @@ def atomic_write(path):
     """Yield a binary file that replaces ``path`` only if the ``with`` block succeeds.
 
     The bytes go to a temporary file beside ``path`` (``os.replace`` is atomic only within one
-    file system), which is renamed to ``path`` at the end, so readers see either the old file
-    or the complete new one.  On any exception the temporary file is removed and the exception
-    propagates.  The temporary file is created with mode 0o666 (less the umask), so the result
-    gets the user's usual permissions, unlike the 0600 of ``tempfile.mkstemp``.
+    file system), which is flushed to disk (``fsync``) and renamed to ``path`` at the end, so
+    readers see either the old file or the complete new one, also after a crash.  On any
+    exception the temporary file is removed and the exception propagates.
+
+    * A symbolic link is followed: its target is written and the link stays a link.
+    * An existing file keeps its permission bits; a new one gets mode 0o666 less the umask
+      (the user's usual permissions, unlike the 0600 of ``tempfile.mkstemp``).
     """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+    mode = os.stat(path).st_mode & 0o7777 if path.exists() else None
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_output(path, *, flag: str, suffix: str | None = None, force: bool = False) -> Path:
+    """Check an output path before any work is done: it has a name, its folder exists and is
+    writable, it is not a folder, its extension is ``suffix`` (e.g. ".png"), and it does not
+    exist unless ``force``.  Errors name the command-line ``flag`` and the user's path."""
+    text = str(path)
+    if not text.strip():
+        raise ValueError(f"{flag}: expected a file name, got {text!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{flag}: {text!r} is a folder; expected a file name")
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise ValueError(f"{flag}: expected a {suffix} file, got {text!r}")
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{flag}: the folder {folder} of {text!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{flag}: the folder {folder} of {text!r} is not writable")
+    if path.exists() and not force:
+        raise FileExistsError(f"{flag}: {text!r} exists; pass --force to replace it")
+    return path
 
 
 @contextlib.contextmanager

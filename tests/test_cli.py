@@ -42,12 +42,13 @@ def test_train_writes_a_loadable_model(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--model", "{tmp}/missing.npz"], "error: model file .*missing.npz not found"),
     (["evaluate", "--model", "vgg"], r"error: model 'vgg': expected one of cnn, cnn_max, cnn_strided, mlp or the path"),
-    (["explain", "--index", "0..99999999999"], r"error: --index: expected indices in 0\.\."),
-    (["explain", "--index", "5..2"], r"error: --index: expected indices in 0\.\."),
-    (["explain", "--index", "0", "--out", "{tmp}"], "error: .*Is a directory"),
-    (["explain", "--data", "{tmp}/nowhere"], r"error: no MNIST test set .*nowhere"),
+    (["explain", "--index", "0..99999999999", "--out", "{tmp}/e.png"],
+     r"error: --index: expected indices in 0\.\."),
+    (["explain", "--index", "5..2", "--out", "{tmp}/e.png"], r"error: --index: expected indices in 0\.\."),
+    (["explain", "--index", "0", "--out", "{tmp}"], "error: --out: .* is a folder; expected a file name"),
+    (["explain", "--data", "{tmp}/nowhere", "--out", "{tmp}/e.png"], r"error: no MNIST test set .*nowhere"),
     (["train", "--model", "mlp", "--out", "{tmp}/no/such/folder/m.npz"],
-     "error: --out: folder .*folder does not exist"),
+     "error: --out: the folder .*folder of .* does not exist"),
 ], ids=["missing-file", "unknown-model", "huge-index", "reversed-range", "out-is-a-folder",
         "missing-data", "train-out-folder"])
 def test_errors_are_reported_without_a_traceback(argv, message, tmp_path, capsys):
@@ -86,8 +87,8 @@ def test_deep_taylor_explanation_of_the_cnn_conserves_the_logit(capsys, tmp_path
         assert f == total
 
 
-def test_explain_refuses_bad_indices(capsys):
-    assert main(["explain", "--index", "0..999999"]) == 1
+def test_explain_refuses_bad_indices(capsys, tmp_path):
+    assert main(["explain", "--index", "0..999999", "--out", str(tmp_path / "e.png")]) == 1
     assert re.search(r"expected indices in 0\.\.\d+", capsys.readouterr().err)
 
 
