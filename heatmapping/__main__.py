@@ -17,6 +17,28 @@ from .rules import PRESETS
 from .train import Trainer, predict, softmax
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse names the flag in its message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """argparse type: a random seed, an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a seed, an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed, an integer >= 0, got {text!r}")
+    return value
+
+
 def _indices(text: str, n: int) -> np.ndarray:
     """'0..11' (inclusive), '3' or '1,4,7' -> an index array, each in 0..n-1."""
     try:
@@ -187,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max, cnn_strided) or file "
                         "(default cnn)")
     p.add_argument("--out", default="predict.png", help="PNG file to write (default predict.png)")
-    p.add_argument("--seed", type=int, default=0, help="which digits to draw (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="which digits to draw (default 0)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=_predict)
 
@@ -196,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=sorted(models.ARCHITECTURES) + sorted(GENERATIVE),
                    required=True, help="classifiers mlp, cnn; the RBM expert and VAE decoder")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
-    p.add_argument("--epochs", type=int, help="classifiers: override the recipe's epochs")
-    p.add_argument("--seed", type=int, help="classifiers: override the recipe's random_state")
+    p.add_argument("--epochs", type=_positive_int, help="classifiers: override the recipe's epochs")
+    p.add_argument("--seed", type=_seed, help="classifiers: override the recipe's random_state")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="classifiers: the dtype of training (default float32)")
     p.add_argument("--validation-data", metavar="DIR",
@@ -230,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time forward, gradient and LRP; print the ratios")
     p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA or ../shared/data/mnist, else the embedded digits)")
-    p.add_argument("-n", type=int, default=256, help="number of digits (default 256)")
+    p.add_argument("-n", type=_positive_int, default=256, help="number of digits (default 256)")
     p.add_argument("--dtype", nargs="+", choices=["float32", "float64"],
                    default=["float32", "float64"])
     p.set_defaults(run=_bench)

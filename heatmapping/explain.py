@@ -62,7 +62,13 @@ def simple_taylor(net: Sequential, x, *, target=None, root=0.0,
     higher-order terms do not vanish and sum_i R_i differs from f(x).
     """
     x = np.asarray(x)
-    root = np.broadcast_to(np.asarray(root, dtype=x.dtype), x.shape)
+    try:
+        root = np.broadcast_to(np.asarray(root, dtype=x.dtype), x.shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"root: expected a number or an array broadcasting to the input's "
+                         f"shape {x.shape}, got {np.shape(root)}") from None
+    if not np.all(np.isfinite(root)):
+        raise ValueError("root: the root point contains NaN or Inf; expected finite values")
     if gradient_at not in ("input", "root"):
         raise ValueError(f"gradient_at must be 'input' or 'root', got {gradient_at!r}")
     if gradient_at == "root":

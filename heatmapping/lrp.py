@@ -157,7 +157,8 @@ def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
         raise TypeError(f"rules: expected a Rule, a preset name or a mapping {{layer index: rule}}, "
                         f"got {type(rules).__name__}")
     for i, rule in rules.items():
-        if not (isinstance(i, (int, np.integer)) and 0 <= i < len(net.layers)):
+        if isinstance(i, (bool, np.bool_)) or not (isinstance(i, (int, np.integer))
+                                                   and 0 <= i < len(net.layers)):
             raise ValueError(f"rules: layer index {i!r} out of range 0..{len(net.layers) - 1}")
         if not net.layers[i].linear:
             raise ValueError(f"rules: layer {i} ({type(net.layers[i]).__name__}) is not a "
@@ -346,6 +347,34 @@ def _pool_as_sum(layer) -> SumPool2d:
     return SumPool2d(layer.window, layer.stride, layer.padding)
 
 
+def _checked_filters(filters, L: int) -> dict | None:
+    """The filters of ``lrp`` as {layer: float mask}, checked: indices 0..L (the activations
+    A[0..L]), finite masks."""
+    if filters is None:
+        return None
+    if not isinstance(filters, Mapping):
+        raise TypeError(f"filters: expected a mapping {{layer index: mask}}, got "
+                        f"{type(filters).__name__}")
+    checked = {}
+    for l, mask in filters.items():
+        if isinstance(l, (bool, np.bool_)) or not isinstance(l, (int, np.integer)) or not 0 <= l <= L:
+            raise ValueError(f"filters: layer index {l!r} out of range 0..{L} (the activations "
+                             f"A[0..{L}])")
+        mask = np.asarray(mask, dtype=float)
+        if not np.all(np.isfinite(mask)):
+            raise ValueError(f"filters[{l}]: the mask contains NaN or Inf")
+        checked[int(l)] = mask
+    return checked
+
+
+def _broadcast_filter(filters: dict, l: int, R: np.ndarray) -> np.ndarray:
+    try:
+        return np.broadcast_to(filters[l], R.shape).astype(R.dtype, copy=False)
+    except ValueError:
+        raise ValueError(f"filters[{l}]: a mask of shape {filters[l].shape} does not broadcast "
+                         f"to the relevance of A[{l}], shape {R.shape}") from None
+
+
 def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str = "proportional",
         filters: Mapping[int, np.ndarray] | None = None, return_layers: bool = False):
     """Layer-wise relevance propagation of the network's output for ``x`` (Sec. 4.3, 5).
@@ -375,6 +404,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     if max_pool not in ("proportional", "winner"):
         raise ValueError(f"max_pool must be 'proportional' or 'winner', got {max_pool!r}")
     rule_of = resolve_rules(net, rules)
+    filters = _checked_filters(filters, len(net.layers))
     A, shapes, known = _forward_pass(net, x, rule_of)
     R = [None] * len(A)
     R[-1] = top_relevance(A[-1], target)
@@ -384,7 +414,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
         if not return_layers:
             A[i] = R[i + 1] = None         # free each array as soon as it is used: a lower peak
         if filters and (i + 1) in filters:
-            Rk = Rk * np.asarray(filters[i + 1], dtype=Rk.dtype)
+            Rk = Rk * _broadcast_filter(filters, i + 1, Rk)
             if return_layers:
                 R[i + 1] = Rk               # the layer's relevance as it was passed on
         bias = stab = np.zeros(len(Rk), dtype=Rk.dtype)
@@ -413,7 +443,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
             ledger.append(LayerLedger(i, type(layer).__name__, rule_name, total(Rk),
                                       total(R[i]), bias, stab))
     if filters and 0 in filters:
-        R[0] = R[0] * np.asarray(filters[0], dtype=R[0].dtype)
+        R[0] = R[0] * _broadcast_filter(filters, 0, R[0])
     if not return_layers:
         return R[0]
     return LRPResult(R, ledger[::-1])

@@ -342,6 +342,8 @@ def _curve(curve) -> np.ndarray:
     curve = np.asarray(curve, dtype=float)
     if curve.ndim < 1 or curve.shape[-1] < 2:
         raise ValueError(f"curve: expected (..., K+1) values with K >= 1 removal steps, got shape {curve.shape}")
+    if not np.all(np.isfinite(curve)):
+        raise ValueError("curve: contains NaN or Inf; expected finite scores")
     return curve
 
 

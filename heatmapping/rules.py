@@ -78,10 +78,11 @@ def _ones(w):
     return np.ones_like(w)
 
 
-def z_floor(dtype) -> float:
+def z_floor(dtype):
     """Denominators smaller than this in magnitude count as 0 (1.5e-154 in float64, 1.1e-19
-    in float32): then R / z and the products that follow cannot overflow."""
-    return float(np.sqrt(np.finfo(dtype).tiny))
+    in float32): then R / z and the products that follow cannot overflow.  A scalar of
+    ``dtype`` (a Python float would round the long double's 1.8e-2466 to 0)."""
+    return np.sqrt(np.finfo(dtype).tiny)
 
 
 def stabilize(z: np.ndarray, eps: float = 0.0) -> np.ndarray:
@@ -92,6 +93,15 @@ def stabilize(z: np.ndarray, eps: float = 0.0) -> np.ndarray:
     floor = z_floor(z.dtype)
     small = (z < floor) & (z > -floor)        # |z| < floor without a temporary |z|
     return np.where(small, np.inf, z) if small.any() else z
+
+
+def _check_real(rule, *names) -> None:
+    """A rule's numeric parameters must be real numbers (not strings, booleans or arrays)."""
+    for name in names:
+        value = getattr(rule, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{type(rule).__name__}: {name} must be a real number, got "
+                            f"{value!r} ({type(value).__name__})")
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class Rule:
     eps: float = field(default=0.0, kw_only=True)
 
     def __post_init__(self):
+        _check_real(self, "eps")
         if not (np.isfinite(self.eps) and self.eps >= 0):
             raise ValueError(f"{type(self).__name__}: expected a finite eps >= 0, got {self.eps!r}")
 
@@ -155,6 +166,7 @@ class AlphaBeta(Rule):
 
     def __post_init__(self):
         super().__post_init__()
+        _check_real(self, "alpha", "beta")
         if not np.isclose(self.alpha - self.beta, 1.0, rtol=0, atol=1e-12) or self.beta < 0:
             raise ValueError(f"AlphaBeta: expected alpha - beta = 1 and beta >= 0 (Eq. 1), "
                              f"got alpha={self.alpha!r}, beta={self.beta!r}")
@@ -272,6 +284,7 @@ class Gamma(Rule):
 
     def __post_init__(self):
         super().__post_init__()
+        _check_real(self, "gamma")
         if not (np.isfinite(self.gamma) and self.gamma >= 0):
             raise ValueError(f"Gamma: expected a finite gamma >= 0, got {self.gamma!r}")
 

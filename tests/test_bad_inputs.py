@@ -1,0 +1,66 @@
+"""Wrong calls get a clear error naming the argument, what was expected and what was given
+(issue 13).  The start of the catalogue: each case asserts the exception type and that the
+message names the argument; the file cases are in test_outputs.py."""
+
+import numpy as np
+import pytest
+
+from heatmapping import explain, metrics, models
+from heatmapping.__main__ import main
+from heatmapping.rules import AlphaBeta, Epsilon, Gamma, ZPlus
+
+NET = models.load_model("cnn").astype(np.float64)
+X = models.inputs_for(NET, np.zeros((2, 28, 28), dtype=np.uint8))
+
+CASES = [
+    ("Epsilon('0.1')", lambda: Epsilon("0.1"), TypeError, r"Epsilon: eps must be a real number, got '0\.1'"),
+    ("Epsilon(True)", lambda: Epsilon(True), TypeError, "eps must be a real number"),
+    ("AlphaBeta(alpha='2')", lambda: AlphaBeta(alpha="2", beta=1), TypeError, "alpha must be a real number"),
+    ("Gamma(gamma=None)", lambda: Gamma(gamma=None), TypeError, "gamma must be a real number"),
+    ("simple_taylor root=nan", lambda: explain.simple_taylor(NET, X, root=np.nan), ValueError,
+     "root: the root point contains NaN or Inf"),
+    ("simple_taylor root=inf", lambda: explain.simple_taylor(NET, X, root=np.inf), ValueError,
+     "root: the root point contains NaN or Inf"),
+    ("simple_taylor root of the wrong shape", lambda: explain.simple_taylor(NET, X, root=np.zeros(5)),
+     ValueError, r"root: expected a number or an array broadcasting to the input's shape"),
+    ("rules={True: ...}", lambda: explain.lrp(NET, X, rules={True: ZPlus()}), ValueError,
+     "rules: layer index True out of range"),
+    ("filters with NaN", lambda: explain.lrp(NET, X, filters={3: np.full((1, 10, 14, 14), np.nan)}),
+     ValueError, r"filters\[3\]: the mask contains NaN or Inf"),
+    ("filters at a layer that does not exist", lambda: explain.lrp(NET, X, filters={99: 1.0}),
+     ValueError, r"filters: layer index 99 out of range 0\.\.12"),
+    ("filters={True: ...}", lambda: explain.lrp(NET, X, filters={True: 1.0}), ValueError,
+     "filters: layer index True out of range"),
+    ("filters that do not broadcast", lambda: explain.lrp(NET, X, filters={3: np.ones(7)}),
+     ValueError, r"filters\[3\]: a mask of shape \(7,\) does not broadcast to the relevance of A\[3\]"),
+    ("filters not a mapping", lambda: explain.lrp(NET, X, filters=[1.0]), TypeError,
+     "filters: expected a mapping"),
+    ("auc of a curve with NaN", lambda: metrics.auc([1.0, np.nan, 0.0]), ValueError,
+     "curve: contains NaN or Inf"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_wrong_call_names_the_argument(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_long_double_input_gives_a_finite_explanation():
+    x = X.astype(np.longdouble)
+    R = explain.lrp(NET.astype(np.longdouble), x)
+    assert R.dtype == np.longdouble and np.all(np.isfinite(R))
+    assert float(R.sum()) == pytest.approx(float(NET.forward(X).max(axis=1).sum()), rel=1e-9)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "-n", "-4999"], "argument -n: expected a positive integer, got '-4999'"),
+    (["bench", "-n", "0"], "argument -n: expected a positive integer, got '0'"),
+    (["predict", "--seed", "-1"], "argument --seed: expected a seed, an integer >= 0, got '-1'"),
+    (["train", "--model", "mlp", "--out", "m.npz", "--epochs", "0"],
+     "argument --epochs: expected a positive integer, got '0'"),
+], ids=["bench-negative-n", "bench-zero-n", "negative-seed", "zero-epochs"])
+def test_a_bad_flag_is_a_usage_error_naming_the_flag(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
