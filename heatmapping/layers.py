@@ -56,6 +56,9 @@ def _check_image(a: np.ndarray, channels: int | None, what: str) -> np.ndarray:
 def _weights_and_bias(W, b, what: str, layout: str, out_axis: int):
     """Check that W has the ``layout`` (its number of axes) and b one entry per output."""
     W, b = np.asarray(W), np.asarray(b)
+    for name, value in (("W", W), ("b", b)):
+        if not np.issubdtype(value.dtype, np.floating):
+            raise TypeError(f"{what}: expected real floating-point {name}, got dtype {value.dtype}")
     if W.ndim != layout.count(",") + 1:
         raise ValueError(f"{what}: expected W of shape {layout}, got shape {W.shape}")
     if b.shape != (W.shape[out_axis],):

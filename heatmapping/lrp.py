@@ -197,6 +197,9 @@ def top_relevance(output: np.ndarray, target) -> np.ndarray:
     if not np.issubdtype(target.dtype, np.integer):
         raise TypeError(f"target: expected None, class indices or an output relevance array, "
                         f"got dtype {target.dtype}")
+    if target.ndim > 1 or (target.ndim == 1 and len(target) != N):
+        raise ValueError(f"target: expected a class index or one per sample ({N}), got shape "
+                         f"{target.shape}")
     target = np.broadcast_to(target, (N,))
     if np.any(target < 0) or np.any(target >= K):
         raise ValueError(f"target: class index out of range 0..{K - 1}: {target[(target < 0) | (target >= K)][:5]}")
@@ -234,6 +237,9 @@ class LRPResult:
 
     def table(self, sample: int = 0) -> str:
         """The ledger of one sample as a printable table (the rule column as wide as needed)."""
+        n = len(self.R[0])
+        if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not 0 <= sample < n:
+            raise ValueError(f"table: sample must be an index in 0..{n - 1}, got {sample!r}")
         width = max([4] + [len(e.rule) for e in self.ledger])
         rows = [f"{'layer':>5} {'type':<10} {'rule':<{width}} {'R out':>12} {'R in':>12} "
                 f"{'bias':>11} {'stabilizer':>11}"]
@@ -401,6 +407,9 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     -------
     R : array of the shape of ``x``, or ``LRPResult``
     """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net: expected a Sequential network (e.g. models.load_model('cnn')), "
+                        f"got {type(net).__name__} {net!r:.40}")
     if max_pool not in ("proportional", "winner"):
         raise ValueError(f"max_pool must be 'proportional' or 'winner', got {max_pool!r}")
     rule_of = resolve_rules(net, rules)

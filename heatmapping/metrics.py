@@ -221,8 +221,11 @@ def patch_grid(sample_shape: tuple[int, ...], patch: tuple[int, ...]) -> tuple[i
     refused (``ValueError``): padding silently would add patches of pure padding whose removal
     means nothing; pad or crop the input yourself (e.g. ``heatmapping.data.pad_images``).
     """
+    if np.ndim(patch) != 1:
+        raise TypeError(f"patch: expected a tuple of positive integers like (4, 4), got {patch!r}")
     patch = tuple(patch)
-    if not patch or not all(isinstance(p, (int, np.integer)) and p >= 1 for p in patch):
+    if not patch or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
+                            and p >= 1 for p in patch):
         raise ValueError(f"patch: expected a tuple of positive integers, got {patch!r}")
     if len(patch) > len(sample_shape):
         raise ValueError(f"patch {patch} has more axes than a sample of shape {sample_shape}")

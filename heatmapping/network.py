@@ -41,6 +41,12 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: item {i} is not a Layer: {layer!r}")
+        if input_shape is not None and (
+                np.ndim(input_shape) != 1 or not all(isinstance(d, (int, np.integer)) and
+                                                     not isinstance(d, bool) and d >= 1
+                                                     for d in input_shape)):
+            raise ValueError(f"input_shape: expected the shape of one sample, positive integers "
+                             f"like (1, 28, 28), got {input_shape!r}")
         self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
 
     def __len__(self) -> int:
@@ -164,6 +170,10 @@ def save(net: Sequential, path, *, metadata: dict | None = None) -> Path:
     """
     arrays = {f"layer{i}.{name}": value
               for i, layer in enumerate(net.layers) for name, value in layer.params().items()}
+    bad = [name for name, value in arrays.items() if not np.all(np.isfinite(value))]
+    if bad:
+        raise ValueError(f"save: the parameters {', '.join(bad)} contain NaN or Inf; a model "
+                         f"file must hold finite parameters (load would refuse it)")
     arrays["architecture"] = np.array(json.dumps(_architecture(net)))
     arrays["metadata"] = np.array(json.dumps(metadata or {}))
     return write_npz(path, arrays)

@@ -227,8 +227,13 @@ class ZBox(Rule):
             raise ValueError(f"ZBox: expected low <= 0 <= high, got low={self.low!r}, high={self.high!r}")
 
     def parts(self, a):
-        low = np.broadcast_to(np.asarray(self.low, dtype=a.dtype), a.shape[1:])
-        high = np.broadcast_to(np.asarray(self.high, dtype=a.dtype), a.shape[1:])
+        try:
+            low = np.broadcast_to(np.asarray(self.low, dtype=a.dtype), a.shape[1:])
+            high = np.broadcast_to(np.asarray(self.high, dtype=a.dtype), a.shape[1:])
+        except ValueError:
+            raise ValueError(f"ZBox: bounds of shape {np.shape(self.low)} and "
+                             f"{np.shape(self.high)} do not broadcast to one input sample "
+                             f"{a.shape[1:]}") from None
         if np.any(a < low) or np.any(a > high):
             raise ValueError(f"ZBox: input outside the box [low, high] (min {a.min():.4g}, "
                              f"max {a.max():.4g}); the bounds must be the input domain's")

@@ -5,9 +5,9 @@ message names the argument; the file cases are in test_outputs.py."""
 import numpy as np
 import pytest
 
-from heatmapping import explain, metrics, models
+from heatmapping import Conv2d, Linear, Sequential, explain, metrics, models, save
 from heatmapping.__main__ import main
-from heatmapping.rules import AlphaBeta, Epsilon, Gamma, ZPlus
+from heatmapping.rules import AlphaBeta, Epsilon, Gamma, ZBox, ZPlus
 
 NET = models.load_model("cnn").astype(np.float64)
 X = models.inputs_for(NET, np.zeros((2, 28, 28), dtype=np.uint8))
@@ -35,6 +35,25 @@ CASES = [
      ValueError, r"filters\[3\]: a mask of shape \(7,\) does not broadcast to the relevance of A\[3\]"),
     ("filters not a mapping", lambda: explain.lrp(NET, X, filters=[1.0]), TypeError,
      "filters: expected a mapping"),
+    ("target of the wrong length", lambda: explain.lrp(NET, X, target=np.array([1, 2, 3])), ValueError,
+     r"target: expected a class index or one per sample \(2\), got shape \(3,\)"),
+    ("sensitivity target of the wrong length", lambda: explain.sensitivity(NET, X, target=np.array([1, 2, 3])),
+     ValueError, r"target: expected a class index or one per sample"),
+    ("ZBox bounds of the wrong shape", lambda: explain.lrp(NET, X, rules={0: ZBox(np.zeros(5), np.ones(5))}),
+     ValueError, r"ZBox: bounds of shape \(5,\) and \(5,\) do not broadcast to one input sample"),
+    ("pixel_flipping(patch=4)", lambda: metrics.pixel_flipping(NET, X, X, patch=4), TypeError,
+     r"patch: expected a tuple of positive integers like \(4, 4\), got 4"),
+    ("table past the batch", lambda: explain.lrp(NET, X, return_layers=True).table(5), ValueError,
+     r"table: sample must be an index in 0\.\.1, got 5"),
+    ("lrp('cnn', x)", lambda: explain.lrp("cnn", X), TypeError, "net: expected a Sequential network"),
+    ("complex weights", lambda: Linear(np.ones((2, 2)) * 1j, np.zeros(2)), TypeError,
+     "Linear: expected real floating-point W, got dtype complex128"),
+    ("integer weights", lambda: Conv2d(np.ones((2, 1, 3, 3), dtype=int), np.zeros(2)), TypeError,
+     "Conv2d: expected real floating-point W, got dtype int64"),
+    ("input_shape=(-3,)", lambda: Sequential([Linear(np.ones((3, 2)), np.zeros(2))], input_shape=(-3,)),
+     ValueError, r"input_shape: expected the shape of one sample, positive integers"),
+    ("save NaN weights", lambda: save(Sequential([Linear(np.full((3, 2), np.nan), np.zeros(2))]), "/nonexistent/x.npz"),
+     ValueError, r"save: the parameters layer0\.W contain NaN or Inf"),
     ("auc of a curve with NaN", lambda: metrics.auc([1.0, np.nan, 0.0]), ValueError,
      "curve: contains NaN or Inf"),
 ]
