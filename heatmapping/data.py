@@ -289,6 +289,8 @@ def _checked_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.
         raise ValueError(
             f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}"
         )
+    if len(images) == 0:
+        raise ValueError(f"{images_path}: the set is empty (0 images); expected at least one")
     if labels.size and labels.max() > 9:
         raise ValueError(f"{labels_path}: labels must be 0..9, found {labels.max()}")
     return images, labels
@@ -338,6 +340,9 @@ def download_mnist(
         failure stay.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--folder: {str(folder)!r} is a file; expected a folder "
+                                 f"(it is created if missing)")
     folder.mkdir(parents=True, exist_ok=True)
     checksums = MNIST_GZ_SHA256 if checksums is None else checksums
     paths = []

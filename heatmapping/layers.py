@@ -59,6 +59,8 @@ def _weights_and_bias(W, b, what: str, layout: str, out_axis: int):
     for name, value in (("W", W), ("b", b)):
         if not np.issubdtype(value.dtype, np.floating):
             raise TypeError(f"{what}: expected real floating-point {name}, got dtype {value.dtype}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{what}: {name} contains NaN or Inf; expected finite parameters")
     if W.ndim != layout.count(",") + 1:
         raise ValueError(f"{what}: expected W of shape {layout}, got shape {W.shape}")
     if b.shape != (W.shape[out_axis],):

@@ -200,6 +200,11 @@ def _checked_architecture(arch, path) -> tuple[list[dict], tuple[int, ...] | Non
     return specs, None if shape is None else tuple(shape)
 
 
+#: the largest input sample (number of values) a model file may declare: load runs one zero
+#: sample through the network to check its layers, and must not allocate gigabytes for it
+MAX_INPUT_SIZE = 2 ** 24
+
+
 def load(path, *, with_metadata: bool = False):
     """Read a network written by :func:`save`.
 
@@ -238,8 +243,20 @@ def load(path, *, with_metadata: bool = False):
             layers.append(cls(**params, **spec["config"]))
         except (TypeError, ValueError) as e:
             raise ValueError(f"{path}: layer {i} ({spec['type']}) does not fit its arrays: {e}") from e
-    net = Sequential(layers, input_shape=input_shape)
+    used = {f"layer{i}.{name}" for i, layer in enumerate(layers) for name in layer.param_names}
+    extra = sorted(set(arrays) - used - {"architecture", "metadata"})
+    if extra:
+        raise ValueError(f"{path}: arrays {', '.join(extra[:5])} belong to no layer of the "
+                         f"architecture ({len(specs)} layers): a truncated or mismatched file")
+    try:
+        net = Sequential(layers, input_shape=input_shape)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
     if net.input_shape is not None:
+        if int(np.prod(net.input_shape)) > MAX_INPUT_SIZE:
+            raise ValueError(f"{path}: input_shape {net.input_shape} asks for "
+                             f"{int(np.prod(net.input_shape)):,} values per sample, more than "
+                             f"{MAX_INPUT_SIZE:,}; refusing to allocate it")
         try:
             net.forward(np.zeros((1, *net.input_shape), dtype=net.dtype))
         except (TypeError, ValueError) as e:

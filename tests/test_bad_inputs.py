@@ -52,8 +52,8 @@ CASES = [
      "Conv2d: expected real floating-point W, got dtype int64"),
     ("input_shape=(-3,)", lambda: Sequential([Linear(np.ones((3, 2)), np.zeros(2))], input_shape=(-3,)),
      ValueError, r"input_shape: expected the shape of one sample, positive integers"),
-    ("save NaN weights", lambda: save(Sequential([Linear(np.full((3, 2), np.nan), np.zeros(2))]), "/nonexistent/x.npz"),
-     ValueError, r"save: the parameters layer0\.W contain NaN or Inf"),
+    ("NaN weights", lambda: Linear(np.full((3, 2), np.nan), np.zeros(2)), ValueError,
+     "Linear: W contains NaN or Inf; expected finite parameters"),
     ("auc of a curve with NaN", lambda: metrics.auc([1.0, np.nan, 0.0]), ValueError,
      "curve: contains NaN or Inf"),
 ]
@@ -83,3 +83,55 @@ def test_a_bad_flag_is_a_usage_error_naming_the_flag(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_save_refuses_parameters_made_non_finite_after_construction(tmp_path):
+    layer = Linear(np.ones((3, 2)), np.zeros(2))
+    layer.W = np.full((3, 2), np.nan)
+    with pytest.raises(ValueError, match=r"save: the parameters layer0\.W contain NaN or Inf"):
+        save(Sequential([layer]), tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _rewrite(path, **changes):
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays.update(changes)
+    np.savez(path, **arrays)
+
+
+def test_load_refuses_arrays_that_belong_to_no_layer(tmp_path):
+    from heatmapping import load
+    path = save(Sequential([Linear(np.ones((3, 2)), np.zeros(2))], input_shape=(3,)), tmp_path / "m.npz")
+    _rewrite(path, **{"layer1.W": np.ones((2, 2)), "layer1.b": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"arrays layer1\.W, layer1\.b belong to no layer of the "
+                                         r"architecture \(1 layers\)"):
+        load(path)
+
+
+def test_load_refuses_a_huge_input_shape_before_allocating(tmp_path):
+    import json
+    from heatmapping import ReLU, load
+    path = save(Sequential([ReLU()], input_shape=(3,)), tmp_path / "m.npz")
+    with np.load(path) as f:
+        arch = json.loads(str(f["architecture"]))
+    arch["input_shape"] = [4, 30000, 30000]              # 3.6e9 values: about 29 GB of zeros
+    _rewrite(path, architecture=np.array(json.dumps(arch)))
+    with pytest.raises(ValueError, match=r"asks for 3,600,000,000 values per sample"):
+        load(path)
+
+
+def test_an_empty_mnist_set_is_refused(tmp_path):
+    from heatmapping import data
+    data.write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((0, 28, 28), np.uint8))
+    data.write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros((0,), np.uint8))
+    with pytest.raises(ValueError, match=r"the set is empty \(0 images\)"):
+        data.load_mnist(tmp_path)
+
+
+def test_download_onto_a_file_names_the_flag(tmp_path, capsys):
+    target = tmp_path / "afile"
+    target.write_text("mine")
+    assert main(["download", "--folder", str(target)]) == 1
+    assert f"--folder: '{target}' is a file; expected a folder" in capsys.readouterr().err
+    assert target.read_text() == "mine"
