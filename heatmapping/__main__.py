@@ -14,7 +14,7 @@ from .files import check_output
 from .explain import METHODS
 from .network import save
 from .rules import PRESETS
-from .train import Trainer, predict, softmax
+from .train import predict, softmax
 
 
 def _int_at_least(minimum: int, what: str):
@@ -105,22 +105,16 @@ def _train(args) -> None:
     if args.seed is not None:
         recipe["random_state"] = args.seed
     images, labels = data.load_mnist5k()
-    rng = np.random.default_rng(recipe["random_state"])
-    net = models.ARCHITECTURES[args.model](rng=rng).astype(args.dtype)
-    x = models.inputs_for(net, images, dtype=args.dtype)
-    validation = {}
+    validation = None
     if args.validation_data:
         test_images, test_labels = data.load_mnist(args.validation_data)
-        validation = dict(X_val=models.inputs_for(net, test_images[:2000], dtype=args.dtype),
-                          y_val=test_labels[:2000].astype(np.int64))
-    print(f"training {args.model} on {len(x)} embedded digits, {args.dtype}: {recipe}")
+        validation = (test_images[:2000], test_labels[:2000])
+    print(f"training {args.model} on {len(images)} embedded digits, {args.dtype}: {recipe}")
     start = time.perf_counter()
-    trainer = Trainer(**recipe).fit(net, x, labels.astype(np.int64), **validation)
+    net, metadata = models.train_reference(args.model, images, labels, recipe=recipe,
+                                           dtype=args.dtype, validation=validation)
     seconds = time.perf_counter() - start
-    # no timings in the file: the same training gives the same bytes (and checksum)
-    history = [{k: v for k, v in record.items() if k != "seconds"} for record in trainer.history_]
-    metadata = {"model": args.model, "recipe": recipe, "dtype": args.dtype, "history": history}
-    path = save(trainer.net_, args.out, metadata=metadata)
+    path = save(net, args.out, metadata=metadata)
     print(f"trained in {seconds:.1f} s; wrote {path}")
 
 

@@ -46,7 +46,7 @@ from .network import Sequential
 from .train import log_softmax
 
 __all__ = ["OUTPUTS", "Prototypes", "class_score", "ascend", "activation_maximization",
-           "code_space_am", "cluster_starts", "local_prototypes", "class_means"]
+           "code_space_am", "cluster_starts", "local_prototypes", "class_means", "mid_gray"]
 
 #: the two class objectives: the paper's log p(w_c | x), or the logit f_c(x)
 OUTPUTS = ("log_softmax", "logit")
@@ -401,6 +401,14 @@ def class_means(X: np.ndarray, labels: np.ndarray, classes) -> np.ndarray:
     if missing:
         raise ValueError(f"class_means: no sample of class {missing} among the labels")
     return np.stack([X[labels == c].mean(axis=0) for c in classes])
+
+
+def mid_gray(x: np.ndarray) -> np.ndarray:
+    """Share of the pixels of each image (N, ...) strictly between -0.5 and 0.5: MNIST digits
+    are nearly black and white, blurry averages are not, so it measures how far a prototype
+    is from looking like data (lower = sharper; Figure 2)."""
+    flat = np.asarray(x).reshape(len(x), -1)
+    return ((flat > -0.5) & (flat < 0.5)).mean(axis=1)
 
 
 def cluster_starts(X: np.ndarray, n_clusters: int, *, rng: np.random.Generator) -> np.ndarray:

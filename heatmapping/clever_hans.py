@@ -28,7 +28,8 @@ from scipy.cluster.vq import kmeans2
 
 from . import data, explain, metrics, models, render
 from .network import Sequential, save
-from .train import Trainer, predict
+from .relevance import pool_grid
+from .train import predict
 
 __all__ = ["CORNERS", "add_tag", "tag_mask", "tagged_training_set", "SprayResult", "spray",
            "cluster_purity", "train_pair", "save_pair", "validation_report", "spray_figure",
@@ -141,15 +142,6 @@ class SprayResult:
         return np.bincount(self.labels, minlength=len(self.mean_heatmaps))
 
 
-def _pool(R: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Sum-pool heatmaps (N, H, W) to (N, h, w); H and W must be multiples of h and w."""
-    N, H, W = R.shape
-    h, w = size
-    if H % h or W % w:
-        raise ValueError(f"size: the heatmaps' {H}x{W} is not a multiple of {h}x{w}")
-    return R.reshape(N, h, H // h, w, W // w).sum(axis=(2, 4))
-
-
 def spray(heatmaps, *, n_clusters: int = 2, size: tuple[int, int] = (8, 8),
           n_neighbors: int = 10, n_eigen: int = 10, rng: np.random.Generator) -> SprayResult:
     """Spectral Relevance Analysis (SpRAy; Lapuschkin et al. 2019, Nat. Commun. 10:1096) of
@@ -183,11 +175,15 @@ def spray(heatmaps, *, n_clusters: int = 2, size: tuple[int, int] = (8, 8),
         raise ValueError(f"n_neighbors ({n_neighbors}), n_clusters ({n_clusters}) and n_eigen "
                          f"({n_eigen}) need more heatmaps than the {N} given")
     # step 1: downsize and normalise, r (N, h*w)
-    r = _pool(R, tuple(size)).reshape(N, -1)
+    (H, W), (h, w) = R.shape[1:], tuple(size)
+    if H % h or W % w:
+        raise ValueError(f"size: the heatmaps' {H}x{W} is not a multiple of {h}x{w}")
+    r = pool_grid(R[:, None], (h, w)).reshape(N, -1)
     norm = np.abs(r).sum(axis=1, keepdims=True)
     r = np.divide(r, norm, out=np.zeros_like(r), where=norm > 0)
     # step 2: symmetric kNN affinity W (N, N), self excluded
-    d2 = (r ** 2).sum(1)[:, None] + (r ** 2).sum(1)[None, :] - 2 * r @ r.T
+    sq = (r ** 2).sum(1)
+    d2 = sq[:, None] + sq[None, :] - 2 * r @ r.T
     np.fill_diagonal(d2, np.inf)
     nearest = np.argsort(d2, axis=1, kind="stable")[:, :n_neighbors]
     Wg = np.zeros((N, N))
@@ -238,18 +234,10 @@ def train_pair(*, epochs: int = 20, target_class: int = 7, share: float = 0.9, s
     recipe = dict(models.RECIPES["cnn"], epochs=epochs, random_state=seed, verbose=verbose)
     nets, meta = {}, {}
     for name, train_images in (("tagged", tagged_images), ("clean", images)):
-        net = models.cnn(rng=np.random.default_rng(seed)).astype("float32")
-        x = models.inputs_for(net, train_images, dtype="float32")
-        trainer = Trainer(**recipe).fit(net, x, labels.astype(np.int64))
-        nets[name] = trainer.net_
-        # no timings in the file: the same training gives the same bytes (and checksum)
-        history = [{k: v for k, v in rec.items() if k != "seconds"} for rec in trainer.history_]
-        meta[name] = {"model": "cnn", "recipe": {k: v for k, v in recipe.items() if k != "verbose"},
-                      "dtype": "float32", "history": history,
-                      "tag": {**TAG, "value": 255,
-                              "target_class": target_class,
-                              "share": share if name == "tagged" else 0.0,
-                              "tagged_digits": int(tagged.sum()) if name == "tagged" else 0}}
+        nets[name], meta[name] = models.train_reference("cnn", train_images, labels, recipe=recipe)
+        meta[name]["tag"] = {**TAG, "value": 255, "target_class": target_class,
+                             "share": share if name == "tagged" else 0.0,
+                             "tagged_digits": int(tagged.sum()) if name == "tagged" else 0}
     return nets["tagged"], nets["clean"], meta
 
 
@@ -307,16 +295,16 @@ def validation_report(tagged_net: Sequential, clean_net: Sequential, images: np.
                                         rng=rng)
     planted = np.zeros(n, dtype=bool)
     planted[rng.permutation(n)[:n // 2]] = True
-    sevens = images[members[:n]]
-    half = sevens.copy()
-    half[planted] = add_tag(sevens[planted])
+    tagged = add_tag(images)                                    # every digit, tagged
+    sevens, tagged_sevens = images[members[:n]], tagged[members[:n]]
+    half = np.where(planted[:, None, None], tagged_sevens, sevens)
     report = {"tag_area": float(mask.mean()), "n": int(n), "planted": planted}
     for name, net in (("tagged", tagged_net), ("clean", clean_net)):
         def called(imgs):
             return predict(net, models.inputs_for(net, imgs, dtype=net.dtype)).argmax(axis=1)
         pred = called(images)
-        pred_tagged = called(add_tag(images))
-        x7 = models.inputs_for(net, add_tag(sevens), dtype=net.dtype)
+        pred_tagged = called(tagged)
+        x7 = models.inputs_for(net, tagged_sevens, dtype=net.dtype)
         heat = {m: f(net, x7, target=target_class) for m, f in METHODS.items()}
         found = spray(_lrp_7s(net, half, target_class), n_clusters=2, rng=rng)
         report[name] = {

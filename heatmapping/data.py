@@ -444,10 +444,9 @@ def interleave_classes(labels: np.ndarray) -> np.ndarray:
     original order is kept.  Returns indices (N,)."""
     labels = np.asarray(labels)
     order = np.argsort(labels, kind="stable")
+    ranked = labels[order]
     rank = np.empty(len(labels), dtype=np.intp)       # position of each sample in its class
-    for c in np.unique(labels):
-        members = order[labels[order] == c]
-        rank[members] = np.arange(len(members))
+    rank[order] = np.arange(len(labels)) - np.searchsorted(ranked, ranked)
     return np.lexsort((labels, rank))
 
 

@@ -136,6 +136,12 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
 
 
 # --------------------------------------------------------------------------------------------
+def _is_index(i, n: int) -> bool:
+    """Whether ``i`` is an integer index in 0..n-1 (a bool is not: True would read as 1)."""
+    return (isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+            and 0 <= i < n)
+
+
 def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
     """The rule of every linear-type layer, from one rule, a preset name or a mapping.
 
@@ -157,8 +163,7 @@ def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
         raise TypeError(f"rules: expected a Rule, a preset name or a mapping {{layer index: rule}}, "
                         f"got {type(rules).__name__}")
     for i, rule in rules.items():
-        if isinstance(i, (bool, np.bool_)) or not (isinstance(i, (int, np.integer))
-                                                   and 0 <= i < len(net.layers)):
+        if not _is_index(i, len(net.layers)):
             raise ValueError(f"rules: layer index {i!r} out of range 0..{len(net.layers) - 1}")
         if not net.layers[i].linear:
             raise ValueError(f"rules: layer {i} ({type(net.layers[i]).__name__}) is not a "
@@ -238,7 +243,7 @@ class LRPResult:
     def table(self, sample: int = 0) -> str:
         """The ledger of one sample as a printable table (the rule column as wide as needed)."""
         n = len(self.R[0])
-        if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not 0 <= sample < n:
+        if not _is_index(sample, n):
             raise ValueError(f"table: sample must be an index in 0..{n - 1}, got {sample!r}")
         width = max([4] + [len(e.rule) for e in self.ledger])
         rows = [f"{'layer':>5} {'type':<10} {'rule':<{width}} {'R out':>12} {'R in':>12} "
@@ -363,7 +368,7 @@ def _checked_filters(filters, L: int) -> dict | None:
                         f"{type(filters).__name__}")
     checked = {}
     for l, mask in filters.items():
-        if isinstance(l, (bool, np.bool_)) or not isinstance(l, (int, np.integer)) or not 0 <= l <= L:
+        if not _is_index(l, L + 1):
             raise ValueError(f"filters: layer index {l!r} out of range 0..{L} (the activations "
                              f"A[0..{L}])")
         mask = np.asarray(mask, dtype=float)

@@ -31,6 +31,7 @@ from scipy import ndimage
 
 from .models import inputs_for
 from .network import Sequential
+from .train import log_softmax
 
 __all__ = ["continuity", "continuity_ratios", "continuity_along_path", "grid_pairs", "stride_artifact", "local_lipschitz",
            "patch_grid", "patch_relevance", "patch_mask", "removal_fill", "pixel_flipping",
@@ -427,9 +428,8 @@ def _resolve_target(target, logits: np.ndarray) -> np.ndarray:
 def _scores(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The target logit f_c and its softmax probability p(w_c | x), arrays (N,), from the
     logits (N, C)."""
-    f_c = logits[np.arange(len(logits)), target]
-    # p_c = 1 / sum_c' exp(f_c' - f_c): no overflow where it matters (p_c not ~ 0)
-    return f_c, 1.0 / np.exp(logits - f_c[:, None]).sum(axis=1)
+    rows = np.arange(len(logits))
+    return logits[rows, target], np.exp(log_softmax(logits)[rows, target])
 
 
 def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int, ...] = (4, 4),

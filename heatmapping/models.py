@@ -29,8 +29,10 @@ import numpy as np
 from . import data
 from .layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
 from .network import Sequential, load
+from .train import Trainer
 
-__all__ = ["mlp", "cnn", "cnn_max", "cnn_strided", "max_network", "ARCHITECTURES", "RECIPES", "model_path", "load_model", "inputs_for"]
+__all__ = ["mlp", "cnn", "cnn_max", "cnn_strided", "max_network", "ARCHITECTURES", "RECIPES",
+           "model_path", "load_model", "inputs_for", "train_reference"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -149,3 +151,23 @@ def inputs_for(net: Sequential, images: np.ndarray, *, dtype=np.float64) -> np.n
         raise ValueError(f"cannot fit digits of shape {x.shape[2:]} to the network's input "
                          f"shape {net.input_shape}")
     return data.pad_images(x, pad_h // 2, value=-1.0)
+
+
+def train_reference(name: str, images: np.ndarray, labels: np.ndarray, *, recipe: dict | None = None,
+                    dtype="float32", validation: tuple | None = None) -> tuple[Sequential, dict]:
+    """Train the reference architecture ``name`` on uint8 digits with ``recipe`` (Trainer
+    keyword arguments; default ``RECIPES[name]``), initialised from the recipe's
+    ``random_state``.  ``validation`` (images, labels) is scored every epoch.
+
+    Returns (the trained network, its metadata: model, recipe, dtype and per-epoch history,
+    without timings, so that the same training gives the same file bytes).
+    """
+    recipe = dict(RECIPES[name] if recipe is None else recipe)
+    net = ARCHITECTURES[name](rng=np.random.default_rng(recipe["random_state"])).astype(dtype)
+    extra = {} if validation is None else dict(
+        X_val=inputs_for(net, validation[0], dtype=dtype), y_val=validation[1].astype(np.int64))
+    trainer = Trainer(**recipe).fit(net, inputs_for(net, images, dtype=dtype),
+                                    labels.astype(np.int64), **extra)
+    history = [{k: v for k, v in record.items() if k != "seconds"} for record in trainer.history_]
+    return trainer.net_, {"model": name, "recipe": {k: v for k, v in recipe.items() if k != "verbose"},
+                          "dtype": str(dtype), "history": history}

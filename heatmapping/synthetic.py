@@ -22,11 +22,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from scipy.stats import rankdata
 
 from . import explain, metrics
 from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
 from .network import Sequential
-from .rules import ZBox, ZPlus
+from .lrp import resolve_rules
+from .rules import ZBox
 from .train import Trainer, accuracy
 
 __all__ = ["eeg_like", "dna_like", "one_hot", "motif_mask", "NUCLEOTIDES", "EEG_CLASSES",
@@ -329,7 +331,9 @@ def dna_methods(*, target: int = 1) -> dict:
     Mutagenesis scores a position by its worst mutation (the largest drop, Alipanahi et al.).
     """
     def lrp(net, X):
-        rules = {0: ZBox(0.0, 1.0), len(net.layers) - 1: ZPlus()}     # conv, output layer
+        # the deep Taylor preset, with the one-hot domain's box [0, 1] on the first layer
+        first = min(i for i, layer in enumerate(net.layers) if layer.linear)
+        rules = resolve_rules(net, "deep_taylor") | {first: ZBox(0.0, 1.0)}
         return explain.lrp(net, X, target=target, rules=rules)[:, 0]
 
     def mutagenesis(net, X):
@@ -350,9 +354,7 @@ def motif_ranks(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     all L positions, per sequence: scores (N, L), mask (N, L) bool -> (N,).  A motif of m
     letters ranked first scores (m + 1) / 2; a random order (L + 1) / 2."""
     scores, mask = np.asarray(scores), np.asarray(mask, dtype=bool)
-    above = (scores[:, None, :] > scores[:, :, None]).sum(axis=2)       # (N, L) strictly higher
-    tied = (scores[:, None, :] == scores[:, :, None]).sum(axis=2)       # including itself
-    rank = 1 + above + (tied - 1) / 2
+    rank = rankdata(-scores, axis=1, method="average")                  # 1 = highest score
     return np.where(mask, rank, 0).sum(axis=1) / mask.sum(axis=1)
 
 

@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import explain, metrics
 from .layers import Flatten, Linear
+from .models import inputs_for
 from .network import Sequential
 
 __all__ = ["shift", "translation_path", "translation_trick", "translation_explainer", "digit_canvas",
@@ -188,7 +189,6 @@ def canvas_digits(net: Sequential, images: np.ndarray, labels: np.ndarray, c: in
 
     Returns (indices into ``images``, f_c of the empty image, f_c of every digit alone (N,)).
     """
-    from .models import inputs_for
     empty = float(net.forward(np.full((1, *net.input_shape), -1.0))[0, c])
     alone = net.forward(inputs_for(net, images))[:, c]
     picks = np.concatenate([rng.choice(np.flatnonzero(labels == c), n_class, replace=False),

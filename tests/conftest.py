@@ -106,6 +106,19 @@ def course(tmp_path_factory):
     return run
 
 
+def line(text: str, pattern: str):
+    """The match of ``pattern`` in a notebook's printed ``text`` (multi-line mode); fails
+    saying which line was missing."""
+    found = re.search(pattern, text, re.M)
+    assert found, f"no line matching {pattern!r} in:\n{text}"
+    return found
+
+
+def number(pattern: str, text: str, group: int = 1) -> float:
+    """The float that group ``group`` of ``pattern`` captures in ``text``."""
+    return float(line(text, pattern).group(group))
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

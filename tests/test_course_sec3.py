@@ -7,16 +7,10 @@ import re
 
 import pytest
 
+from conftest import number
+
 INTERPRETING, LOCAL = "01_interpreting_concepts.py", "02_local_prototypes.py"
 VARIANTS = r"(simple AM|AM \+ expert|AM \+ decoder)"
-
-
-def number(pattern, text):
-    """The first group of ``pattern`` in ``text`` as a float; fails saying what was missing."""
-    found = re.search(pattern, text, re.M)
-    assert found, f"no line matches {pattern!r} in:\n{text}"
-    return float(found.group(1))
-
 
 @pytest.mark.parametrize("script, figures", [
     (INTERPRETING, ["01_digits.png", "01_figure1_expert_toy.png", "01_decoder_samples.png",

@@ -6,19 +6,11 @@ import re
 
 import pytest
 
-from conftest import PROJECT
+from conftest import PROJECT, number
 
 SEC4 = "03_explaining_decisions.py"
 SEC5 = "04_lrp_rules.py"
 FLOAT = r"(-?[\d.]+(?:e[+-]?\d+)?)"
-
-
-def number(pattern: str, text: str, group: int = 1) -> float:
-    """The float captured by ``pattern`` (a regex with FLOAT groups) in ``text``."""
-    found = re.search(pattern, text, re.M)
-    assert found, f"no line matching {pattern!r} in the notebook's output:\n{text[-3000:]}"
-    return float(found.group(group))
-
 
 def numbers(pattern: str, text: str) -> list[float]:
     """The numbers of the list printed after ``pattern`` (``[1.0, 2.0]``)."""

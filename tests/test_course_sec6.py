@@ -5,11 +5,7 @@ import re
 
 import pytest
 
-
-def line(text, pattern):
-    found = re.search(pattern, text, re.M)
-    assert found, f"no line matching {pattern!r} in:\n{text}"
-    return found
+from conftest import line
 
 
 def test_positive_biases_activate_more_neurons_and_absorb_more_relevance(course):

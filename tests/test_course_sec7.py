@@ -8,19 +8,14 @@ import re
 
 import pytest
 
+from conftest import line
+
 METHODS = ("sensitivity", "simple Taylor", "deep Taylor LRP", "LRP-a2b1", "random",
            "Taylor @ removal")
 REMOVALS = ("black", "black, fixed order", "mean", "uniform", "blur", "inpaint")
 WORDS = r"yes|no clear difference|NO, the reverse"
 #: the notebooks print AUCs, differences and standard errors to 3 decimals
 PRINTED = 0.0015
-
-
-def line(text, pattern):
-    found = re.search(pattern, text, re.M)
-    assert found, f"no line matching {pattern!r} in:\n{text}"
-    return found
-
 
 def word(d, se):
     """The verdict rule the notebook states: deep Taylor LRP more selective beyond 2 SE."""

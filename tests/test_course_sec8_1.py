@@ -6,15 +6,10 @@ import re
 
 import pytest
 
+from conftest import line
+
 LRP = ("LRP deep_taylor", "LRP alpha2beta1")
 METHODS = ("sensitivity", "simple Taylor") + LRP + ("guided backprop",)
-
-
-def line(text, pattern):
-    found = re.search(pattern, text, re.M)
-    assert found, f"no line matching {pattern!r} in:\n{text}"
-    return found
-
 
 @pytest.fixture(scope="module")
 def part9(course):

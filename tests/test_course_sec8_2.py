@@ -6,7 +6,8 @@ numbers do not support."""
 import re
 
 import pytest
-from test_course_sec7 import line       # the printed-line finder shared by the course tests
+
+from conftest import line
 
 EEG_METHODS = ("LRP (w^2, z+)", "LRP-epsilon", "sensitivity", "simple Taylor")
 DNA_METHODS = ("mutagenesis", "LRP (zB, z+)", "sensitivity")

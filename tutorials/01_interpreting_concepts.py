@@ -398,10 +398,7 @@ variants = [("simple AM", plain), ("AM + expert", with_expert), ("AM + decoder",
 # almost black and white, blurry averages are not.
 
 # %% Figure 2 and its claim
-def mid_gray(x):
-    """Share of the pixels of each image (N, ...) strictly between -0.5 and 0.5."""
-    flat = np.asarray(x).reshape(len(x), -1)
-    return ((flat > -0.5) & (flat < 0.5)).mean(axis=1)
+mid_gray = am.mid_gray          # share of pixels with -0.5 < x < 0.5, per image
 
 
 fig = render.new_figure(15, 5.6, layout="constrained")

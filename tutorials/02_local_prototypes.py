@@ -28,7 +28,6 @@ steps = run.pick(150, 60)      # gradient ascent steps of every AM run
 c = 2                          # the class w_c to interpret
 n_prototypes = 5               # local prototypes (k-means clusters of the class)
 seed = 0
-rng = np.random.default_rng(seed)
 print(f"quick mode: {run.quick}; figures go to {run.out_dir}; class {c}, {steps} AM steps")
 
 # %% [markdown]

@@ -75,7 +75,9 @@ print(f"true classes {labels[idx].tolist()}, predicted {c.tolist()}, "
 # of that one number, and its pixel scores add up to it (printed below the figure).
 
 # %%
-R_lrp = explain.lrp(cnn, x)                          # deep Taylor: zB on pixels, z+ above
+# deep Taylor (zB on pixels, z+ above), with the relevance of every layer kept for later
+layers = explain.lrp(cnn, x, return_layers=True)
+R_lrp = layers.R[0]
 fig = render.new_figure(12.5, 3.6, layout="constrained")
 ax_in, arrow_1, ax_net, arrow_2, ax_out = fig.subplots(1, 5, width_ratios=[1, 0.3, 1.3, 0.3, 1.2])
 render.show_image(ax_in, x[TWO, 0], "input x (a test digit)")
@@ -186,7 +188,6 @@ print(f"the CNN with its biases set to 0 predicts the same classes for "
 # relevance at each layer for the "2".
 
 # %%
-layers = explain.lrp(cnn, x, return_layers=True)
 per_layer = [float(R[TWO].sum()) for R in layers.R]
 print("sum of R at layers L..0 for the '2':", " ".join(f"{v:.4f}" for v in reversed(per_layer)))
 lrp_gap = max(np.abs(total(R) - f_c).max() for R in layers.R)
@@ -392,7 +393,8 @@ def parts_minus_whole(method, at):
     x1, shape = x[TWO:TWO + 1], A[at].shape
     masks = [relevance.feature_map_filter(shape, m) for m in range(shape[1])]
     if method == "lrp":
-        parts = [explain.lrp(cnn, x1, filters={at: mask}) for mask in masks]
+        parts = (list(components[:, None]) if at == FILTER_AT else   # computed for the figure
+                 [explain.lrp(cnn, x1, filters={at: mask}) for mask in masks])
         return np.abs(sum(parts) - R_lrp[TWO:TWO + 1]).max()
     top = Sequential(cnn.layers[at:])
     bottom = Sequential(cnn.layers[:at], input_shape=cnn.input_shape)

@@ -89,7 +89,9 @@ for preset in PRESETS:                           # what each preset gives each l
     print(f"preset {preset!r:<20}", ", ".join(f"{i}: {name}" for i, name in assigned.items()))
 
 # %%
-heatmaps = {name: explain.lrp(cnn, x, rules=rules)[0, 0] for name, rules in RULES.items()}
+# every layer's relevance is kept: the ledgers below read the same runs
+results = {name: explain.lrp(cnn, x, rules=rules, return_layers=True) for name, rules in RULES.items()}
+heatmaps = {name: result.R[0][0, 0] for name, result in results.items()}
 fig = render.new_figure(14.5, 7.4, layout="constrained")
 axes = fig.subplots(2, 4).ravel()
 render.show_image(axes[0], x[0, 0], f"input: a '3' (#{three})\nf_c(x) = {f_c:.2f}")
@@ -121,11 +123,11 @@ print(f"{len(exact)} of {len(heatmaps)} assignments conserve f_c(x) = {f_c:.4f} 
 # denominators z_k are compared with eps.
 
 # %%
-ledgers = {"LRP-0": Epsilon(0.0), "LRP-epsilon (eps = 1)": Epsilon(1.0),
-           "deep Taylor (zB, z+)": "deep_taylor"}
+ledgers = {"LRP-0": "LRP-0\n(all layers)", "LRP-epsilon (eps = 1)": "LRP-epsilon, eps = 1\n(all layers)",
+           "deep Taylor (zB, z+)": "zB on pixels, z+ above\n(Table 2: deep Taylor)"}
 absorbed = {}
-for name, rules in ledgers.items():
-    result = explain.lrp(cnn, x, rules=rules, return_layers=True)
+for name, rule_name in ledgers.items():
+    result = results[rule_name]
     print(f"\nledger, {name}:\n{result.table(0)}")
     bias = sum(float(e.bias[0]) for e in result.ledger)
     stabilizer = sum(float(e.stabilizer[0]) for e in result.ledger)

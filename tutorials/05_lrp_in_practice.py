@@ -15,8 +15,6 @@
 # `HEATMAPPING_QUICK=1` it uses fewer digits.
 
 # %%
-import functools
-
 import numpy as np
 
 from heatmapping import data, exercises, explain, models, notebook, render

@@ -190,9 +190,10 @@ images, labels, source = data.load_test_digits(verbose=False)
 MAX_SHIFT = 4
 
 
-def moving(digit, max_shift):
-    """The digit (28, 28) shifted horizontally by -max_shift..max_shift pixels: (T, 1, 32, 32)."""
-    return translation_path(models.inputs_for(cnn, digit[None]), max_shift)
+def moving(digits, max_shift):
+    """Digits (N, 28, 28), each shifted horizontally by -max_shift..max_shift pixels:
+    (N * T, 1, 32, 32), digit by digit."""
+    return translation_path(models.inputs_for(cnn, digits), max_shift)
 
 
 def variation(f):
@@ -201,13 +202,13 @@ def variation(f):
 
 
 twos = np.flatnonzero(labels == 2)[:100]
-f_all = np.stack([cnn.forward(moving(images[i], MAX_SHIFT))[:, 2] for i in twos])     # (100, T)
+f_all = cnn.forward(moving(images[twos], MAX_SHIFT))[:, 2].reshape(len(twos), -1)   # (100, T)
 relative = (f_all.max(axis=1) - f_all.min(axis=1)) / f_all.mean(axis=1)
 chosen = int(twos[np.argmin(relative)])
-path = moving(images[chosen], MAX_SHIFT)
+path = moving(images[chosen:chosen + 1], MAX_SHIFT)
 shifts = np.arange(-MAX_SHIFT, MAX_SHIFT + 1)
-f = cnn.forward(path)[:, 2]
-first = cnn.forward(moving(images[twos[0]], 8))[:, 2]
+f = f_all[np.argmin(relative)]
+first = cnn.forward(moving(images[twos[:1]], 8))[:, 2]
 print(f"digits from {source}")
 print(f"chosen: the '2' at index {chosen}, shifted {-MAX_SHIFT}..{MAX_SHIFT} pixels; "
       f"f_2(x) runs from {f.min():.2f} to {f.max():.2f}, relative variation {variation(f):.2f}")

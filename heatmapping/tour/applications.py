@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import clever_hans, models, render, synthetic
+from .. import clever_hans, render, synthetic
 from .page import Section
 from .runner import Tour
 

@@ -13,13 +13,6 @@ from .runner import Tour
 CLASSES = np.arange(10)
 
 
-def mid_gray(x: np.ndarray) -> np.ndarray:
-    """Share of the pixels of each image (N, ...) strictly between -0.5 and 0.5: MNIST digits
-    are nearly black and white, blurry averages are not (a measure of sharpness)."""
-    flat = np.asarray(x).reshape(len(x), -1)
-    return ((flat > -0.5) & (flat < 0.5)).mean(axis=1)
-
-
 def section(tour: Tour) -> Section:
     s = tour.section("3", "Interpreting a concept: activation maximization",
                      "Sec. 3.1-3.3 (Figure 2): simple AM, AM with an expert, AM in code space; "
@@ -54,13 +47,13 @@ def section(tour: Tour) -> Section:
     p_min, gray = {}, {}
     for row, (name, protos) in zip(axes, variants.items()):
         p = softmax(net.forward(protos.x))[CLASSES, CLASSES]
-        p_min[name], gray[name] = p.min(), mid_gray(protos.x).mean()
+        p_min[name], gray[name] = p.min(), am.mid_gray(protos.x).mean()
         for c, ax in zip(CLASSES, row):
             render.show_image(ax, protos.x[c, 0], f"{c}: p={p[c]:.3f}")
         row[0].set_ylabel(name, fontsize=render.FONT)
         s.number(f"p(w_c | x*) of the 10 prototypes, {name}",
                  " ".join(f"{v:.3f}" for v in p) + f" (min {p.min():.3f})")
-    gray_data = float(np.median(mid_gray(x_train)))
+    gray_data = float(np.median(am.mid_gray(x_train)))
     s.number("share of mid-gray pixels (-0.5 < x < 0.5), lower = sharper",
              ", ".join(f"{name} {g:.3f}" for name, g in gray.items())
              + f"; real digits (median) {gray_data:.3f}")
