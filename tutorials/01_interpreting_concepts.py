@@ -401,9 +401,10 @@ variants = [("simple AM", plain), ("AM + expert", with_expert), ("AM + decoder",
 mid_gray = am.mid_gray          # share of pixels with -0.5 < x < 0.5, per image
 
 
+p_proto = {name: softmax(net.forward(protos.x))[classes, classes] for name, protos in variants}
 fig = render.new_figure(15, 5.6, layout="constrained")
 for row, (name, protos) in zip(fig.subplots(3, 10), variants):
-    p = softmax(net.forward(protos.x))[classes, classes]
+    p = p_proto[name]
     for c, ax in zip(classes, row):
         render.show_image(ax, protos.x[c, 0], f"{c}: p={p[c]:.3f}")
     row[0].set_ylabel(name, fontsize=render.FONT + 1)
@@ -411,7 +412,7 @@ fig.suptitle("Figure 2: class prototypes x* of the MLP by simple AM, AM + RBM ex
              "AM + VAE decoder", fontsize=render.FONT + 1)
 notebook.show(fig, "01_figure2_prototypes.png", run)
 
-p_min = min(softmax(net.forward(protos.x))[classes, classes].min() for _, protos in variants)
+p_min = min(p.min() for p in p_proto.values())
 gray = {name: mid_gray(protos.x).mean() for name, protos in variants}
 print(f"every prototype has p(w_c | x*) >= {p_min:.4f}")
 print(f"share of mid-gray pixels: reference digits {np.median(mid_gray(x_ref)):.3f} (median), "
@@ -436,8 +437,7 @@ print(f"share of mid-gray pixels: reference digits {np.median(mid_gray(x_ref)):.
 # %% The tables
 print("class probability p(w_c | x*) of each prototype")
 print(f"{'':<14}" + "".join(f"{c:>7d}" for c in classes) + "    min")
-for name, protos in variants:
-    p = softmax(net.forward(protos.x))[classes, classes]
+for name, p in p_proto.items():
     print(f"{name:<14}" + "".join(f"{v:7.3f}" for v in p) + f"  {p.min():.3f}")
 
 free_ref = rbm.free_energy(x_ref)
