@@ -42,6 +42,7 @@ from typing import Callable
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
+from . import checks
 from .network import Sequential
 from .train import log_softmax
 
@@ -82,23 +83,14 @@ def _squared_norm(d: np.ndarray) -> np.ndarray:
     return (d.reshape(len(d), -1) ** 2).sum(axis=1)
 
 
-def _check_weight(value, name: str) -> float:
-    if not (np.ndim(value) == 0 and np.isreal(value) and np.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 def _check_weights(value, name: str, K: int) -> float | np.ndarray:
     """A weight of the objective: one number for all K prototypes, or one per prototype (K,)
     (e.g. the localization path of Sec. 3.4, several eta optimised in one batch)."""
     if np.ndim(value) == 0:
-        return _check_weight(value, name)
-    value = np.asarray(value, dtype=np.float64)
-    if value.shape != (K,):
-        raise ValueError(f"{name} must be one number or one per prototype ({K},), "
-                         f"got shape {value.shape}")
-    for v in value:
-        _check_weight(v, name)
+        return checks.number(value, name, low=0)
+    value = checks.floats(value, name, shape=(K,), allow_int=True)
+    if np.any(value < 0):
+        raise ValueError(f"{name}: expected numbers >= 0, got {float(value.min())!r} among them")
     return value
 
 
@@ -131,21 +123,21 @@ def class_score(net: Sequential, x: np.ndarray, classes, *,
     grad : array (N, *input_shape)
         d value / dx, by back-propagating onehot_c - softmax(f) (or onehot_c) through ``net``.
     """
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    checks.network(net)
+    checks.choice(output, "output", OUTPUTS)
     x = np.asarray(x, dtype=np.float64)
     A = net.activations(x)
     logits = A[-1]
     n, C = logits.shape
     classes = np.asarray(classes)
     if not np.issubdtype(classes.dtype, np.integer):
-        raise ValueError(f"classes must be integer class indices, got dtype {classes.dtype}")
+        raise TypeError(f"classes: expected integer class indices, got dtype {classes.dtype}")
     if classes.ndim > 1 or classes.size not in (1, n):
-        raise ValueError(f"classes must be one index or one per sample ({n}), "
+        raise ValueError(f"classes: expected one index or one per sample ({n}), "
                          f"got shape {classes.shape}")
     classes = np.broadcast_to(classes.reshape(-1), (n,))
     if np.any((classes < 0) | (classes >= C)):
-        raise ValueError(f"class index out of range: the classifier has {C} classes "
+        raise ValueError(f"classes: index out of range, the classifier has {C} classes "
                          f"(0..{C - 1}), got {np.unique(classes).tolist()}")
     onehot = np.eye(C)[classes]                                  # (N, C)
     if output == "logit":
@@ -189,13 +181,12 @@ def ascend(objective: Objective, x0: np.ndarray, *, steps: int = 200, step_size:
     trace : array (steps + 1, N)
         phi(x_t) for t = 0 .. steps.
     """
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not (np.isscalar(step_size) and np.isfinite(step_size) and step_size > 0):
-        raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
-    if box is not None and not box[0] < box[1]:
-        raise ValueError(f"box must be (low, high) with low < high, got {box!r}")
-    x = np.array(x0, dtype=np.float64)
+    checks.function(objective, "objective")
+    steps = checks.integer(steps, "steps", low=1)
+    checks.number(step_size, "step_size", low=0, open_low=True)
+    if box is not None:
+        box = checks.bounds(box, "box")
+    x = np.array(checks.floats(x0, "x0", allow_int=True), dtype=np.float64)
     if box is not None:
         x = np.clip(x, *box)
     trace = []
@@ -226,10 +217,10 @@ def _batch(value, shape: tuple[int, ...], K: int, what: str) -> np.ndarray:
     return np.broadcast_to(value, (K, *shape))
 
 
-def _classes(classes) -> np.ndarray:
-    classes = np.atleast_1d(np.asarray(classes))
+def _classes(given) -> np.ndarray:
+    classes = np.atleast_1d(np.asarray(given))
     if classes.ndim != 1 or not np.issubdtype(classes.dtype, np.integer):
-        raise ValueError(f"classes must be an int or a 1-d sequence of ints, got {classes!r}")
+        raise TypeError(f"classes: expected an int or a 1-d sequence of ints, got {checks.given(given)}")
     return classes
 
 
@@ -287,12 +278,12 @@ def activation_maximization(net: Sequential, classes, *, x0=None, lam: float = 0
     Prototypes
         ``x`` (K, *input_shape), ``classes``, ``trace`` (steps + 1, K).
     """
+    checks.network(net)
     classes = _classes(classes)
     K = len(classes)
-    lam, gamma, eta = (_check_weight(lam, "lam"), _check_weight(gamma, "gamma"),
+    lam, gamma, eta = (checks.number(lam, "lam", low=0), checks.number(gamma, "gamma", low=0),
                        _check_weights(eta, "eta", K))
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    checks.choice(output, "output", OUTPUTS)
     shape = _input_shape(net, x0, center, x_ref)
     center = np.zeros((K, *shape)) if center is None else _batch(center, shape, K, "center")
     x0 = center if x0 is None else _batch(x0, shape, K, "x0")
@@ -302,7 +293,8 @@ def activation_maximization(net: Sequential, classes, *, x0=None, lam: float = 0
         x_ref = _batch(x_ref, shape, K, "x_ref")
     if expert is not None and not (hasattr(expert, "log_density")
                                    and hasattr(expert, "log_density_gradient")):
-        raise TypeError("expert must have log_density(x) and log_density_gradient(x)")
+        raise TypeError(f"expert: expected an object with log_density(x) and "
+                        f"log_density_gradient(x) (e.g. rbm.GaussianRBM), got {checks.given(expert)}")
     class_score(net, x0, classes, output=output)  # fail early on a bad class index
 
     def objective(x):
@@ -352,13 +344,14 @@ def code_space_am(net: Sequential, classes, decoder, *, z0=None, lam: float = 0.
     Prototypes
         ``x = g(z*)`` (K, *input_shape), ``z`` (K, d), ``classes``, ``trace``.
     """
+    checks.network(net)
     classes = _classes(classes)
     K = len(classes)
-    lam, eta = _check_weight(lam, "lam"), _check_weights(eta, "eta", K)
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    lam, eta = checks.number(lam, "lam", low=0), _check_weights(eta, "eta", K)
+    checks.choice(output, "output", OUTPUTS)
     if not all(hasattr(decoder, name) for name in ("n_latent", "decode", "decode_gradient")):
-        raise TypeError("decoder must have n_latent, decode(z) and decode_gradient(z, grad_out)")
+        raise TypeError(f"decoder: expected an object with n_latent, decode(z) and "
+                        f"decode_gradient(z, grad_out) (e.g. decoder.VAE), got {checks.given(decoder)}")
     d = int(decoder.n_latent)
     z_center = np.zeros((K, d)) if z_center is None else _batch(z_center, (d,), K, "z_center")
     z0 = z_center if z0 is None else _batch(z0, (d,), K, "z0")
@@ -395,11 +388,12 @@ def class_means(X: np.ndarray, labels: np.ndarray, classes) -> np.ndarray:
     regulariser centre and AM start): X (N, ...), labels (N,) -> (len(classes), ...)."""
     X, labels = np.asarray(X), np.asarray(labels)
     if len(X) != len(labels):
-        raise ValueError(f"class_means: {len(X)} samples but {len(labels)} labels")
+        raise ValueError(f"labels: expected one label per sample of X ({len(X)}), got {len(labels)}")
     classes = _classes(classes)
     missing = [int(c) for c in classes if not np.any(labels == c)]
     if missing:
-        raise ValueError(f"class_means: no sample of class {missing} among the labels")
+        raise ValueError(f"classes: expected classes that occur among the labels, got {missing} "
+                         f"with no sample")
     return np.stack([X[labels == c].mean(axis=0) for c in classes])
 
 
@@ -407,7 +401,7 @@ def mid_gray(x: np.ndarray) -> np.ndarray:
     """Share of the pixels of each image (N, ...) strictly between -0.5 and 0.5: MNIST digits
     are nearly black and white, blurry averages are not, so it measures how far a prototype
     is from looking like data (lower = sharper; Figure 2)."""
-    flat = np.asarray(x).reshape(len(x), -1)
+    flat = checks.batch(x, "x", allow_int=True).reshape(len(x), -1)
     return ((flat > -0.5) & (flat < 0.5)).mean(axis=1)
 
 
@@ -417,12 +411,14 @@ def cluster_starts(X: np.ndarray, n_clusters: int, *, rng: np.random.Generator) 
     k-means++ initialisation, drawn from ``rng``; one start per mode of the class's data
     is what lets AM find several local prototypes instead of one global one.
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = checks.batch(X, "X", allow_int=True).astype(np.float64)
+    checks.generator(rng)
     flat = X.reshape(len(X), -1)
     distinct = len(np.unique(flat, axis=0))
-    if int(n_clusters) != n_clusters or not 1 <= n_clusters <= distinct:
-        raise ValueError(f"n_clusters must be an integer between 1 and the number of distinct "
-                         f"samples {distinct}, got {n_clusters!r}")
+    n_clusters = checks.integer(n_clusters, "n_clusters", low=1)
+    if n_clusters > distinct:
+        raise ValueError(f"n_clusters: expected at most the number of distinct samples "
+                         f"({distinct}), got {n_clusters}")
     # missing="raise": an emptied cluster would otherwise come back as a duplicate start
     centres, _ = kmeans2(flat, int(n_clusters), minit="++", seed=rng, missing="raise")
     return centres.reshape(int(n_clusters), *X.shape[1:])
@@ -443,10 +439,11 @@ def local_prototypes(net: Sequential, c: int, X_class: np.ndarray, *, n_prototyp
     the starts ``x0`` / ``z0``, which are the cluster centres.
     Returns the ``n_prototypes`` prototypes together.
     """
-    X_class = np.asarray(X_class, dtype=np.float64)
+    X_class = checks.batch(X_class, "X_class", allow_int=True).astype(np.float64)
     c = _classes(c)
     if len(c) != 1:
-        raise ValueError(f"local_prototypes: c must be one class index, got {c.tolist()}")
+        raise ValueError(f"c: expected one class index, got {c.tolist()}")
+    n_prototypes = checks.integer(n_prototypes, "n_prototypes", low=1, high=len(X_class))
     for name in ("x0", "z0"):
         if name in am_options:
             raise TypeError(f"local_prototypes: the starts are the cluster centres; "

@@ -12,6 +12,7 @@ whose weights and bias include the normalization, instead of ignoring it.
 from __future__ import annotations
 
 
+from . import checks
 from .layers import BatchNorm, Conv2d, Linear
 from .network import Sequential
 
@@ -24,6 +25,7 @@ def merge_batchnorm(net: Sequential) -> Sequential:
     Raises ``ValueError`` for a ``BatchNorm`` that does not directly follow such a layer.
     The given network is not modified.
     """
+    checks.network(net)
     layers = []
     for i, layer in enumerate(net.layers):
         if not isinstance(layer, BatchNorm):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import checks
 from .files import atomic_write
 
 __all__ = [
@@ -190,8 +191,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
     )
     if code is None:
         raise ValueError(
-            f"{path}: IDX cannot store dtype {array.dtype}; "
-            "use uint8, int8, int16, int32, float32 or float64"
+            f"array: IDX cannot store dtype {array.dtype}; "
+            f"use uint8, int8, int16, int32, float32 or float64 (writing {str(path)!r})"
         )
     if array.ndim > 255:
         raise ValueError(f"{path}: IDX stores at most 255 dimensions, got {array.ndim}")
@@ -339,12 +340,17 @@ def download_mnist(
         Naming the file and what went wrong. Files completed before the
         failure stay.
     """
+    checksums = MNIST_GZ_SHA256 if checksums is None else checksums
+    if not (isinstance(checksums, dict) and checksums and all(
+            isinstance(k, str) and isinstance(v, str) and len(v) == 64 for k, v in checksums.items())):
+        raise TypeError(f"checksums: expected a dict {{file name: SHA-256 as 64 hex digits}}, "
+                        f"got {checks.given(checksums)}")
+    checks.number(timeout, "timeout", low=0, open_low=True)
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"--folder: {str(folder)!r} is a file; expected a folder "
                                  f"(it is created if missing)")
     folder.mkdir(parents=True, exist_ok=True)
-    checksums = MNIST_GZ_SHA256 if checksums is None else checksums
     paths = []
     for name, expected in checksums.items():
         target = folder / name
@@ -438,11 +444,18 @@ def load_test_digits(folder=None, *, verbose: bool = True) -> tuple[np.ndarray, 
     return images[order], labels[order], "the embedded 5,000-digit sample"
 
 
+def _labels(labels) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise TypeError(f"labels: expected a 1-D integer array, got dtype {labels.dtype} and shape {labels.shape}")
+    return labels
+
+
 def interleave_classes(labels: np.ndarray) -> np.ndarray:
     """An order of the samples that takes one of each class in turn: the first of every
     class (in class order), then the second of every class, and so on; within a class the
     original order is kept.  Returns indices (N,)."""
-    labels = np.asarray(labels)
+    labels = _labels(labels)
     order = np.argsort(labels, kind="stable")
     ranked = labels[order]
     rank = np.empty(len(labels), dtype=np.intp)       # position of each sample in its class
@@ -509,14 +522,17 @@ def to_input(images: np.ndarray, *, dtype=np.float64) -> np.ndarray:
     """
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
         raise TypeError(
-            f"to_input expects a uint8 array of pixels 0..255, got "
-            f"{getattr(images, 'dtype', type(images).__name__)}"
+            f"images: expected a uint8 array of pixels 0..255, got "
+            f"{'dtype ' + str(images.dtype) if isinstance(images, np.ndarray) else checks.given(images)}"
         )
     if images.ndim < 2:
-        raise ValueError(f"to_input expects images of shape (..., H, W), got shape {images.shape}")
-    dtype = np.dtype(dtype)
+        raise ValueError(f"images: expected images of shape (..., H, W), got shape {images.shape}")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected a floating-point dtype, got {checks.given(dtype)}") from None
     if dtype.kind != "f":
-        raise ValueError(f"dtype must be a floating type, got {dtype}")
+        raise ValueError(f"dtype: expected a floating-point dtype, got {dtype}")
     return images.astype(dtype) / dtype.type(127.5) - dtype.type(1)
 
 
@@ -540,14 +556,10 @@ def pad_images(x: np.ndarray, pad: int, value: float = -1.0) -> np.ndarray:
     numpy.ndarray, shape (..., H + 2 pad, W + 2 pad)
         Same dtype as ``x``.
     """
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"pad_images expects float images (see to_input), got {x.dtype}")
-    if x.ndim < 2:
-        raise ValueError(f"pad_images expects shape (..., H, W), got {x.shape}")
-    if int(pad) != pad or pad < 0:
-        raise ValueError(f"pad must be a non-negative integer, got {pad!r}")
-    widths = [(0, 0)] * (x.ndim - 2) + [(int(pad), int(pad))] * 2
+    x = checks.floats(x, "x", min_ndim=2)
+    pad = checks.integer(pad, "pad", low=0)
+    value = checks.number(value, "value")
+    widths = [(0, 0)] * (x.ndim - 2) + [(pad, pad)] * 2
     return np.pad(x, widths, mode="constant", constant_values=value)
 
 
@@ -566,11 +578,10 @@ def class_counts(labels: np.ndarray, n_classes: int = 10) -> np.ndarray:
     numpy.ndarray of int64, shape (n_classes,)
         ``counts[k]`` is the number of labels equal to ``k``.
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise ValueError(f"labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+    labels = _labels(labels)
+    n_classes = checks.integer(n_classes, "n_classes", low=1)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(
-            f"labels must lie in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}"
+            f"labels: expected classes in 0..{n_classes - 1}, got {labels.min()}..{labels.max()}"
         )
     return np.bincount(labels, minlength=n_classes).astype(np.int64)

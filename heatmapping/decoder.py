@@ -129,6 +129,7 @@ class VAE:
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self._check_hyper_parameters()        # refuse bad settings now, not after the data is read
 
     def get_params(self) -> dict:
         """The hyper-parameters, as given to ``__init__``."""
@@ -292,7 +293,7 @@ class VAE:
         """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) < 1 or not np.all(np.isfinite(X)):
-            raise ValueError(f"VAE.fit: expected finite pixels of shape (N, D), "
+            raise ValueError(f"X: expected finite pixels of shape (N, D), "
                              f"got shape {X.shape}")
         if X.min() < -1 or X.max() > 1:
             raise ValueError("VAE.fit: pixels must be in [-1, 1] (data.to_input)")

@@ -21,8 +21,12 @@ also have ``parameter_gradients(a, grad_out)``, used for training.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from . import checks
 
 __all__ = [
     "Layer", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "MaxPool2d", "LpPool2d",
@@ -71,9 +75,12 @@ def _weights_and_bias(W, b, what: str, layout: str, out_axis: int):
 
 def _pair(v, name: str, minimum: int) -> tuple[int, int]:
     """Read an int or a pair of ints (height, width), each at least ``minimum``."""
-    pair = (v, v) if np.isscalar(v) else tuple(v)
-    if len(pair) != 2 or any(int(p) != p or p < minimum for p in pair):
-        raise ValueError(f"{name} must be an integer >= {minimum} or a pair of them, got {v!r}")
+    pair = (v, v) if np.ndim(v) == 0 else tuple(np.ravel(v))
+    if (len(pair) != 2 or not all(isinstance(p, numbers.Integral) and not isinstance(p, (bool, np.bool_))
+                                  for p in pair)):
+        raise TypeError(f"{name}: expected an integer or a pair of integers, got {checks.given(v)}")
+    if any(p < minimum for p in pair):
+        raise ValueError(f"{name}: expected integers >= {minimum}, got {v!r}")
     return int(pair[0]), int(pair[1])
 
 
@@ -230,7 +237,7 @@ class Linear(Layer):
     @classmethod
     def init(cls, d_in: int, d_out: int, *, rng: np.random.Generator, dtype=np.float64):
         """He-initialised weights (std sqrt(2 / d_in), suited to ReLU) and zero bias."""
-        W = rng.standard_normal((d_in, d_out)) * np.sqrt(2.0 / d_in)
+        W = checks.generator(rng).standard_normal((d_in, d_out)) * np.sqrt(2.0 / d_in)
         return cls(W.astype(dtype), np.zeros(d_out, dtype=dtype))
 
     def _check(self, a):
@@ -290,7 +297,7 @@ class Conv2d(Layer):
              stride=1, padding=0, dtype=np.float64):
         """He-initialised kernels (std sqrt(2 / fan_in)) and zero bias."""
         kh, kw = _pair(kernel_size, "Conv2d kernel_size", 1)
-        W = rng.standard_normal((c_out, c_in, kh, kw)) * np.sqrt(2.0 / (c_in * kh * kw))
+        W = checks.generator(rng).standard_normal((c_out, c_in, kh, kw)) * np.sqrt(2.0 / (c_in * kh * kw))
         return cls(W.astype(dtype), np.zeros(c_out, dtype=dtype), stride=stride, padding=padding)
 
     def config(self):
@@ -407,7 +414,7 @@ class SumPool2d(_Pool2d):
 
     def __init__(self, window, stride=None, padding=0, *, weight: float = 1.0):
         super().__init__(window, stride, padding)
-        self.weight = float(weight)
+        self.weight = checks.number(weight, f"{type(self).__name__} weight")
 
     def config(self):
         return {**super().config(), "weight": self.weight}
@@ -456,7 +463,8 @@ class AvgPool2d(SumPool2d):
 
     def __init__(self, window, stride=None, padding=0, *, weight: float | None = None):
         super().__init__(window, stride, padding)
-        self.weight = 1.0 / (self.window[0] * self.window[1]) if weight is None else float(weight)
+        self.weight = (1.0 / (self.window[0] * self.window[1]) if weight is None
+                       else checks.number(weight, "AvgPool2d weight"))
 
 
 class MaxPool2d(_Pool2d):
@@ -493,9 +501,7 @@ class LpPool2d(_Pool2d):
 
     def __init__(self, window, stride=None, padding=0, *, p: float = 2.0):
         super().__init__(window, stride, padding)
-        if not (np.isfinite(p) and p >= 1):
-            raise ValueError(f"LpPool2d: expected a finite p >= 1, got p={p!r}")
-        self.p = float(p)
+        self.p = checks.number(p, "LpPool2d p", low=1)
 
     def config(self):
         return {**super().config(), "p": self.p}
@@ -543,7 +549,7 @@ class Multiply(Layer):
     linear = True
 
     def __init__(self, m):
-        self.m = np.asarray(m)
+        self.m = checks.floats(m, "Multiply m", allow_int=True)
 
     def forward(self, a):
         return _check_float(a, "Multiply") * self.m
@@ -561,9 +567,9 @@ class Dropout(Layer):
     """
 
     def __init__(self, rate: float = 0.5):
-        if not 0 <= rate < 1:
-            raise ValueError(f"Dropout: expected 0 <= rate < 1, got {rate!r}")
-        self.rate = float(rate)
+        self.rate = checks.number(rate, "Dropout rate", low=0)
+        if self.rate >= 1:
+            raise ValueError(f"Dropout rate: expected a number in [0, 1), got {rate!r}")
 
     def config(self):
         return {"rate": self.rate}
@@ -593,14 +599,15 @@ class BatchNorm(Layer):
     param_names = ("gamma", "beta", "mean", "var")
 
     def __init__(self, gamma, beta, mean, var, *, eps: float = 1e-5):
-        arrays = [np.asarray(v) for v in (gamma, beta, mean, var)]
-        if any(v.ndim != 1 or v.shape != arrays[0].shape for v in arrays):
-            raise ValueError("BatchNorm: expected gamma, beta, mean, var of one shape (D,), got "
-                             + ", ".join(str(v.shape) for v in arrays))
-        if np.any(arrays[3] < 0) or not eps > 0:
-            raise ValueError("BatchNorm: expected var >= 0 and eps > 0")
+        names = ("gamma", "beta", "mean", "var")
+        arrays = [checks.floats(v, f"BatchNorm {name}", ndim=1) for name, v in zip(names, (gamma, beta, mean, var))]
+        for name, v in zip(names, arrays):
+            if v.shape != arrays[0].shape:
+                raise ValueError(f"BatchNorm {name}: expected the shape of gamma {arrays[0].shape}, got {v.shape}")
+        if np.any(arrays[3] < 0):
+            raise ValueError(f"BatchNorm var: expected variances >= 0, got a minimum of {float(arrays[3].min())!r}")
         self.gamma, self.beta, self.mean, self.var = arrays
-        self.eps = float(eps)
+        self.eps = checks.number(eps, "BatchNorm eps", low=0, open_low=True)
 
     def config(self):
         return {"eps": self.eps}

@@ -156,7 +156,8 @@ def resolve_rules(net: Sequential, rules) -> dict[int, Rule]:
         rules = {i: rules for i in linear}
     if isinstance(rules, str):
         if rules not in PRESETS:
-            raise ValueError(f"unknown rule preset {rules!r}; expected one of {sorted(PRESETS)}")
+            raise ValueError(f"rules: expected a Rule, a mapping {{layer: Rule}} or a preset name among "
+                             f"{sorted(PRESETS)}, got {rules!r}")
         rules = PRESETS[rules](net.layers, linear[0] if linear else 0)
         rules = {i: r for i, r in rules.items() if i in linear}
     if not isinstance(rules, Mapping):

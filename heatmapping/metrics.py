@@ -29,6 +29,7 @@ from typing import Callable, Mapping
 import numpy as np
 from scipy import ndimage
 
+from . import checks
 from .models import inputs_for
 from .network import Sequential
 from .train import log_softmax
@@ -49,26 +50,11 @@ REMOVALS = ("black", "mean", "uniform", "blur", "inpaint")
 INPAINT_PRIOR = 1e-3
 
 
-def _batch(x, what: str) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise ValueError(f"{what}: expected a batch (N, ...) with a leading sample axis, got shape {x.shape}")
-    if len(x) == 0:
-        raise ValueError(f"{what}: empty batch (N = 0); expected at least one sample")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{what}: expected a floating-point array, got dtype {x.dtype}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what}: contains NaN or Inf; expected finite values")
-    return x
-
-
 def _checked_relevance(R, x: np.ndarray, what: str) -> np.ndarray:
     R = np.asarray(R)
     if R.shape != x.shape:
-        raise ValueError(f"{what}: the heatmap has shape {R.shape}, expected the input's shape {x.shape}")
-    if not np.all(np.isfinite(R)):
-        raise ValueError(f"{what}: the heatmap contains NaN or Inf; expected finite relevance")
-    return R
+        raise ValueError(f"{what}: expected heatmaps of the input's shape {x.shape}, got shape {R.shape}")
+    return checks.finite(R, what)
 
 
 def _l1_l2(dR: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,11 +86,12 @@ def continuity_ratios(explain_fn: ExplainFn, X, X2) -> np.ndarray:
     -------
     ratios : array (N,); NaN for a pair with x = x', where the quotient is undefined.
     """
-    X, X2 = _batch(X, "continuity X"), _batch(X2, "continuity X2")
+    checks.function(explain_fn, "explain_fn")
+    X, X2 = checks.batch(X, "X"), checks.batch(X2, "X2")
     if X.shape != X2.shape:
-        raise ValueError(f"continuity: X and X2 must be paired batches of one shape, got {X.shape} and {X2.shape}")
+        raise ValueError(f"X2: expected a batch paired with X, of shape {X.shape}, got shape {X2.shape}")
     # one call for both halves: one forward/backward pass instead of two
-    R = _checked_relevance(explain_fn(np.concatenate([X, X2])), np.concatenate([X, X2]), "continuity")
+    R = _checked_relevance(explain_fn(np.concatenate([X, X2])), np.concatenate([X, X2]), "explain_fn")
     dR, dx = _l1_l2(R[:len(X)] - R[len(X):], X - X2)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(dx > 0, dR / dx, np.nan)
@@ -134,10 +121,11 @@ def continuity_along_path(explain_fn: ExplainFn, path) -> float:
     """Continuity (Sec. 7.1) along a sequence of inputs (T, ...), e.g. a digit translated step
     by step as in Figure 7: the max of the quotient over consecutive pairs (x_t, x_{t+1})
     (consecutive equal inputs are skipped)."""
-    path = _batch(path, "continuity_along_path")
+    checks.function(explain_fn, "explain_fn")
+    path = checks.batch(path, "path")
     if len(path) < 2:
-        raise ValueError(f"continuity_along_path: expected a path of at least 2 inputs, got {len(path)}")
-    R = _checked_relevance(explain_fn(path), path, "continuity_along_path")
+        raise ValueError(f"path: expected at least 2 inputs, got {len(path)}")
+    R = _checked_relevance(explain_fn(path), path, "explain_fn")
     dR, dx = _l1_l2(np.diff(R, axis=0), np.diff(path, axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
         return _max_ratio(np.where(dx > 0, dR / dx, np.nan), "continuity_along_path")
@@ -148,8 +136,8 @@ def grid_pairs(spacing: float, *, low: float = 0.0, high: float = 1.0) -> tuple[
     spacing, along both axes and both diagonals: (A, B), two arrays (P, 2), for
     :func:`continuity` on a two-input function (Sec. 7.1, Figure 6).  A pair that straddles a
     kink is what a discontinuous explanation cannot survive as the spacing shrinks."""
-    if not (np.isfinite(spacing) and 0 < spacing <= high - low):
-        raise ValueError(f"grid_pairs: expected 0 < spacing <= {high - low}, got {spacing!r}")
+    low, high = checks.bounds((low, high), "low, high")
+    checks.number(spacing, "spacing", low=0, open_low=True, high=high - low)
     g = np.arange(low, high + 1e-12 * (high - low), spacing)
     P = np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1)           # (n, n, 2)
     pairs = [(P[:-1, :], P[1:, :]), (P[:, :-1], P[:, 1:]),
@@ -165,11 +153,8 @@ def stride_artifact(R, period: int) -> float:
     pairs.  About 1 for a heatmap without the grid; well above 1 for the blocks that a
     first layer of stride ``period`` leaves (the artefact the translation trick of Sec. 6.4
     removes)."""
-    R = np.asarray(R, dtype=float)
-    if R.ndim != 4:
-        raise ValueError(f"stride_artifact: expected heatmaps (N, C, H, W), got shape {R.shape}")
-    if int(period) != period or period < 2:
-        raise ValueError(f"stride_artifact: expected an integer period >= 2, got {period!r}")
+    R = checks.floats(R, "R", ndim=4, allow_int=True)
+    period = checks.integer(period, "period", low=2)
     border, inside = [], []
     for axis in (2, 3):
         d = np.abs(np.diff(R, axis=axis))
@@ -194,13 +179,13 @@ def local_lipschitz(explain_fn: ExplainFn, x, *, radius: float, n_samples: int =
     -------
     L : array (N,)
     """
-    x = _batch(x, "local_lipschitz")
-    if not radius > 0:
-        raise ValueError(f"local_lipschitz: expected radius > 0, got {radius!r}")
-    if int(n_samples) < 1:
-        raise ValueError(f"local_lipschitz: expected n_samples >= 1, got {n_samples!r}")
+    checks.function(explain_fn, "explain_fn")
+    x = checks.batch(x, "x")
+    checks.number(radius, "radius", low=0, open_low=True)
+    n_samples = checks.integer(n_samples, "n_samples", low=1)
+    checks.generator(rng)
     N, D = len(x), x[0].size
-    R = _checked_relevance(explain_fn(x), x, "local_lipschitz")
+    R = _checked_relevance(explain_fn(x), x, "explain_fn")
     best = np.zeros(N)
     for _ in range(int(n_samples)):          # vectorized over the N samples, a loop over draws
         d = rng.standard_normal((N, D))
@@ -208,7 +193,7 @@ def local_lipschitz(explain_fn: ExplainFn, x, *, radius: float, n_samples: int =
         r = radius * rng.uniform(0, 1, (N, 1)) ** (1.0 / D)
         d = (d / np.linalg.norm(d, axis=1, keepdims=True) * r).reshape(x.shape).astype(x.dtype)
         x2 = x + d
-        dR, dx = _l1_l2(R - _checked_relevance(explain_fn(x2), x2, "local_lipschitz"), x - x2)
+        dR, dx = _l1_l2(R - _checked_relevance(explain_fn(x2), x2, "explain_fn"), x - x2)
         with np.errstate(divide="ignore", invalid="ignore"):
             best = np.fmax(best, np.where(dx > 0, dR / dx, np.nan))
     return best
@@ -229,11 +214,12 @@ def patch_grid(sample_shape: tuple[int, ...], patch: tuple[int, ...]) -> tuple[i
                             and p >= 1 for p in patch):
         raise ValueError(f"patch: expected a tuple of positive integers, got {patch!r}")
     if len(patch) > len(sample_shape):
-        raise ValueError(f"patch {patch} has more axes than a sample of shape {sample_shape}")
+        raise ValueError(f"patch: expected at most as many axes as a sample of shape {sample_shape}, "
+                         f"got {patch}")
     spatial = sample_shape[len(sample_shape) - len(patch):]
     if any(s % p for s, p in zip(spatial, patch)):
         divisors = [[d for d in range(1, s + 1) if s % d == 0] for s in spatial]
-        raise ValueError(f"patch {patch} does not divide the image size {spatial}: patches must "
+        raise ValueError(f"patch: {patch} does not divide the image size {spatial}: patches must "
                          f"tile it exactly; sizes that divide it: {divisors} (or pad the input, "
                          f"e.g. heatmapping.data.pad_images)")
     return tuple(s // p for s, p in zip(spatial, patch))
@@ -252,7 +238,7 @@ def _blocks(sample_shape, patch):
 def patch_relevance(R: np.ndarray, patch: tuple[int, ...]) -> np.ndarray:
     """Relevance of each patch, the sum of R over it (Sec. 4.4, pooling): (N, ...) -> (N, K),
     patches numbered in row-major order of the grid."""
-    R = np.asarray(R)
+    R = checks.batch(R, "R", allow_int=True)
     _, _, blocks, axes = _blocks(R.shape[1:], patch)
     return R.reshape((len(R),) + blocks).sum(axis=axes).reshape(len(R), -1)
 
@@ -291,10 +277,8 @@ def removal_fill(x0: np.ndarray, removal="black", *, patch: tuple[int, ...] = (4
     exactly at ``low``: removing it changes nothing, and ``pixel_flipping`` skips the forward
     pass for such steps.
     """
-    x0 = np.asarray(x0)
-    low, high = (float(v) for v in bounds)
-    if not low < high:
-        raise ValueError(f"bounds: expected (low, high) with low < high, got {bounds!r}")
+    x0 = checks.batch(x0, "x0")
+    low, high = checks.bounds(bounds, "bounds")
     sample = x0.shape[1:]
     if isinstance(removal, (int, float, np.number)) and not isinstance(removal, bool):
         value = np.asarray(removal, dtype=x0.dtype)
@@ -321,12 +305,10 @@ def removal_fill(x0: np.ndarray, removal="black", *, patch: tuple[int, ...] = (4
         return lambda mask: mean
     if removal == "uniform":
         if rng is None:
-            raise ValueError("removal='uniform' needs rng=np.random.default_rng(seed)")
+            raise ValueError("rng: removal='uniform' needs rng=np.random.default_rng(seed), got None")
         noise = rng.uniform(low, high, x0.shape).astype(x0.dtype)
         return lambda mask: noise
-    sigma = max(patch) / 2 if sigma is None else float(sigma)
-    if not sigma > 0:
-        raise ValueError(f"sigma: expected a blur width > 0, got {sigma!r}")
+    sigma = max(patch) / 2 if sigma is None else checks.number(sigma, "sigma", low=0, open_low=True)
     # blur only the patch axes: sigma 0 on the batch and channel axes
     widths = (0.0,) * (x0.ndim - len(patch)) + (sigma,) * len(patch)
     blur = lambda a: ndimage.gaussian_filter(a, widths, mode="constant", cval=0.0)  # noqa: E731
@@ -343,11 +325,9 @@ def removal_fill(x0: np.ndarray, removal="black", *, patch: tuple[int, ...] = (4
 
 # --------------------------------------------------------------------------- AUC and AOPC
 def _curve(curve) -> np.ndarray:
-    curve = np.asarray(curve, dtype=float)
+    curve = checks.floats(curve, "curve", allow_int=True)
     if curve.ndim < 1 or curve.shape[-1] < 2:
         raise ValueError(f"curve: expected (..., K+1) values with K >= 1 removal steps, got shape {curve.shape}")
-    if not np.all(np.isfinite(curve)):
-        raise ValueError("curve: contains NaN or Inf; expected finite scores")
     return curve
 
 
@@ -372,9 +352,7 @@ def aopc(curve, *, steps: int | None = None) -> np.ndarray:
     """
     c = _curve(curve)
     K = c.shape[-1] - 1
-    L = K if steps is None else int(steps)
-    if not 1 <= L <= K:
-        raise ValueError(f"aopc: steps must be in 1..{K}, got {steps!r}")
+    L = K if steps is None else checks.integer(steps, "steps", low=1, high=K)
     return c[..., 0] - c[..., :L + 1].mean(axis=-1)
 
 
@@ -472,15 +450,19 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
     -------
     PixelFlippingResult with ``curve`` (N, K+1), ``order`` (N, K), ``auc`` and ``aopc`` (N,)
     """
-    x = _batch(x, "pixel_flipping x")
+    checks.network(net)
+    x = checks.batch(x, "x")
     grid = patch_grid(x.shape[1:], patch)
     K, N, rows = int(np.prod(grid)), len(x), np.arange(len(x))
     f0 = net.forward(x).reshape(N, -1)
     c = _resolve_target(target, f0)
     if (R is None or recompute) and explain_fn is None:
-        raise ValueError("pixel_flipping: pass the heatmaps R, or explain_fn to compute them"
-                         + (" (recompute=True needs explain_fn)" if recompute else ""))
-    R = _checked_relevance(explain_fn(x, target=c) if R is None else R, x, "pixel_flipping R")
+        raise ValueError("explain_fn: recompute=True needs explain_fn to recompute the heatmaps, got None"
+                         if recompute else "R: expected the heatmaps, or explain_fn to compute them; got neither")
+    if explain_fn is not None:
+        checks.function(explain_fn, "explain_fn")
+    R = (_checked_relevance(explain_fn(x, target=c), x, "explain_fn") if R is None
+         else _checked_relevance(R, x, "R"))
     keep = {int(k) for k in keep}
     if any(not 0 <= k <= K for k in keep):
         raise ValueError(f"keep: steps must be in 0..{K}, got {sorted(keep)}")
@@ -494,7 +476,7 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
     xk, images, start = x, {0: x.copy()} if 0 in keep else {}, time.perf_counter()
     for k in range(1, K + 1):                 # a loop over removal steps, never over samples
         if recompute and k > 1:
-            R = _checked_relevance(explain_fn(xk, target=c), x, "pixel_flipping explain_fn")
+            R = _checked_relevance(explain_fn(xk, target=c), x, "explain_fn")
             r = np.where(removed, -np.inf, patch_relevance(R, patch))
             order[:, k - 1] = r.argmax(axis=1)        # first maximum: the same tie rule
         removed[rows, order[:, k - 1]] = True
@@ -517,6 +499,8 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
 def random_relevance(*, rng: np.random.Generator) -> ExplainFn:
     """An explanation function returning uniform noise: a random removal order, the baseline
     every method should beat."""
+    checks.generator(rng)
+
     def explain_fn(x, target=None):
         return rng.uniform(0.0, 1.0, np.shape(x))
     return explain_fn
@@ -587,17 +571,18 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
     -------
     {name: Selectivity}
     """
+    checks.network(net)
     x = images
     if isinstance(images, np.ndarray) and images.dtype == np.uint8:
         if len(images) == 0:
-            raise ValueError("evaluate_selectivity: empty batch (N = 0); expected at least one digit")
+            raise ValueError("images: expected at least one digit, got an empty batch")
         x = inputs_for(net, images, dtype=net.dtype)
-    x = _batch(x, "evaluate_selectivity images")
-    if not methods:
-        raise ValueError("evaluate_selectivity: no methods given; expected {name: explain_fn}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    N, batch_size = len(x), int(batch_size)
+    x = checks.batch(x, "images")
+    if not isinstance(methods, Mapping) or not methods:
+        raise TypeError(f"methods: expected a non-empty mapping {{name: explain_fn}}, got {checks.given(methods)}")
+    for name, explain_fn in methods.items():
+        checks.function(explain_fn, f"methods[{name!r}]")
+    N, batch_size = len(x), checks.integer(batch_size, "batch_size", low=1)
     if target is not None:
         t = np.asarray(target)
         target = np.broadcast_to(t, (N,)) if t.ndim == 0 else t
@@ -645,21 +630,17 @@ def heatmap_quality(net: Sequential, explain_fn: ExplainFn, x, path, *, target: 
 
 
 # ------------------------------------------------------------------- localization (Sec. 8)
-def _mask_for(R, mask, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _mask_for(R, mask) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps (N, D) and a boolean ground-truth mask (N, D), the mask broadcast to R."""
-    R = np.asarray(R, dtype=float)
-    if R.ndim < 2 or len(R) == 0:
-        raise ValueError(f"{what}: expected heatmaps (N, ...) with N >= 1, got shape {R.shape}")
-    if not np.all(np.isfinite(R)):
-        raise ValueError(f"{what}: the heatmaps contain NaN or Inf")
+    R = checks.batch(R, "R", allow_int=True)
     mask = np.asarray(mask)
     if mask.dtype != bool:
-        raise TypeError(f"{what}: expected a boolean mask, got dtype {mask.dtype}")
+        raise TypeError(f"mask: expected a boolean mask, got dtype {mask.dtype}")
     try:
         mask = np.broadcast_to(mask, R.shape)
     except ValueError:
-        raise ValueError(f"{what}: the mask's shape {mask.shape} does not broadcast to the "
-                         f"heatmaps' {R.shape}") from None
+        raise ValueError(f"mask: expected a shape that broadcasts to the heatmaps' {R.shape}, "
+                         f"got shape {mask.shape}") from None
     return R.reshape(len(R), -1), mask.reshape(len(R), -1)
 
 
@@ -672,7 +653,7 @@ def relevance_mass_accuracy(R, mask) -> np.ndarray:
     mask broadcasting to them.  A heatmap with no positive relevance scores 0: it points at
     nothing.  Returns (N,).
     """
-    R, mask = _mask_for(R, mask, "relevance_mass_accuracy")
+    R, mask = _mask_for(R, mask)
     positive = np.maximum(R, 0)
     total = positive.sum(axis=1)
     inside = np.where(mask, positive, 0).sum(axis=1)
@@ -686,7 +667,7 @@ def relevance_rank_accuracy(R, mask) -> np.ndarray:
     by position (the first of equal values ranks higher).  A sample with an empty mask scores
     0.  Returns (N,).
     """
-    R, mask = _mask_for(R, mask, "relevance_rank_accuracy")
+    R, mask = _mask_for(R, mask)
     K = mask.sum(axis=1)
     order = np.argsort(-R, axis=1, kind="stable")               # most relevant first
     in_mask = np.take_along_axis(mask, order, axis=1)

@@ -22,11 +22,12 @@ with the recipes in ``RECIPES``; the results are shipped as ``data/mlp.npz`` and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from . import data
+from . import checks, data
 from .layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
 from .network import Sequential, load
 from .train import Trainer
@@ -115,12 +116,15 @@ RECIPES = {
 def model_path(name: str) -> Path:
     """Where the shipped model ``name`` lives: ``data/{name}.npz`` in the project."""
     if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(ARCHITECTURES)}")
+        raise ValueError(f"name: expected one of {sorted(ARCHITECTURES)}, got {checks.given(name)}")
     return DATA_DIR / f"{name}.npz"
 
 
 def load_model(name_or_path) -> Sequential:
     """Load a shipped model by name ("mlp", "cnn") or any model file by path."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"name_or_path: expected a model name such as 'cnn' or a file path, "
+                        f"got {checks.given(name_or_path)}")
     path = model_path(name_or_path) if name_or_path in ARCHITECTURES else Path(name_or_path)
     if not path.exists():
         if name_or_path in ARCHITECTURES:
@@ -140,7 +144,7 @@ def inputs_for(net: Sequential, images: np.ndarray, *, dtype=np.float64) -> np.n
     (28 -> 32 for the CNN).
     """
     if np.ndim(images) != 3:
-        raise ValueError(f"inputs_for: expected digits of shape (N, 28, 28), got shape "
+        raise ValueError(f"images: expected digits of shape (N, 28, 28), got shape "
                          f"{np.shape(images)} (one digit: images[None])")
     x = data.to_input(images, dtype=dtype)[:, None]
     if net.input_shape is None or net.input_shape[1:] == x.shape[2:]:
@@ -148,7 +152,7 @@ def inputs_for(net: Sequential, images: np.ndarray, *, dtype=np.float64) -> np.n
     h, w = net.input_shape[1:]
     pad_h, pad_w = h - x.shape[2], w - x.shape[3]
     if pad_h < 0 or pad_w < 0 or pad_h % 2 or pad_w % 2 or pad_h != pad_w:
-        raise ValueError(f"cannot fit digits of shape {x.shape[2:]} to the network's input "
+        raise ValueError(f"images: cannot fit digits of shape {x.shape[2:]} to the network's input "
                          f"shape {net.input_shape}")
     return data.pad_images(x, pad_h // 2, value=-1.0)
 
@@ -162,6 +166,7 @@ def train_reference(name: str, images: np.ndarray, labels: np.ndarray, *, recipe
     Returns (the trained network, its metadata: model, recipe, dtype and per-epoch history,
     without timings, so that the same training gives the same file bytes).
     """
+    model_path(name)                                # refuses an unknown name
     recipe = dict(RECIPES[name] if recipe is None else recipe)
     net = ARCHITECTURES[name](rng=np.random.default_rng(recipe["random_state"])).astype(dtype)
     extra = {} if validation is None else dict(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import checks
 from .files import read_npz, write_npz
 from .layers import LAYER_TYPES, Dropout, Layer
 
@@ -37,10 +38,14 @@ class Sequential:
     """
 
     def __init__(self, layers: list[Layer], *, input_shape: tuple[int, ...] | None = None):
+        if not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers: expected a list of layers, got {checks.given(layers)}")
         self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("layers: expected at least one layer, got an empty list")
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential: item {i} is not a Layer: {layer!r}")
+                raise TypeError(f"layers[{i}]: expected a Layer (e.g. ReLU()), got {checks.given(layer)}")
         if input_shape is not None and (
                 np.ndim(input_shape) != 1 or not all(isinstance(d, (int, np.integer)) and
                                                      not isinstance(d, bool) and d >= 1
@@ -66,7 +71,15 @@ class Sequential:
         return np.result_type(*arrays) if arrays else np.dtype(np.float64)
 
     def astype(self, dtype) -> "Sequential":
-        """A copy whose parameters are converted to ``dtype``."""
+        """A copy whose parameters are converted to ``dtype``, a floating-point type: float16,
+        float32, float64 or longdouble (the explanations' stabilizers scale with the dtype)."""
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype: expected a floating-point dtype such as np.float32, "
+                            f"got {checks.given(dtype)}") from None
+        if dtype.kind != "f":
+            raise TypeError(f"dtype: expected a floating-point dtype such as np.float32, got {dtype}")
         layers = [layer.replace(**{k: v.astype(dtype) for k, v in layer.params().items()})
                   for layer in self.layers]
         return Sequential(layers, input_shape=self.input_shape)
@@ -168,6 +181,13 @@ def save(net: Sequential, path, *, metadata: dict | None = None) -> Path:
     ``metadata`` (JSON-serialisable, e.g. training settings and accuracy) is stored alongside.
     The file is written under a temporary name and renamed, so a failure leaves nothing behind.
     """
+    checks.network(net)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata: expected a dict of JSON values, got {checks.given(metadata)}")
+    try:
+        metadata_json = json.dumps(metadata or {})
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"metadata: expected JSON values (numbers, strings, lists, dicts), {e}") from None
     arrays = {f"layer{i}.{name}": value
               for i, layer in enumerate(net.layers) for name, value in layer.params().items()}
     bad = [name for name, value in arrays.items() if not np.all(np.isfinite(value))]
@@ -175,7 +195,7 @@ def save(net: Sequential, path, *, metadata: dict | None = None) -> Path:
         raise ValueError(f"save: the parameters {', '.join(bad)} contain NaN or Inf; a model "
                          f"file must hold finite parameters (load would refuse it)")
     arrays["architecture"] = np.array(json.dumps(_architecture(net)))
-    arrays["metadata"] = np.array(json.dumps(metadata or {}))
+    arrays["metadata"] = np.array(metadata_json)
     return write_npz(path, arrays)
 
 

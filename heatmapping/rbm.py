@@ -145,6 +145,7 @@ class GaussianRBM:
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self._check_hyper_parameters()        # refuse bad settings now, not after the data is read
 
     def get_params(self) -> dict:
         """The hyper-parameters, as given to ``__init__``."""
@@ -289,7 +290,7 @@ class GaussianRBM:
         self._check_hyper_parameters()
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) < 2 or not np.all(np.isfinite(X)):
-            raise ValueError(f"GaussianRBM.fit: expected finite pixels of shape (N, D), N >= 2, "
+            raise ValueError(f"X: expected finite pixels of shape (N, D), N >= 2, "
                              f"got shape {X.shape}")
         rng = np.random.default_rng(self.random_state)
         dtype = np.dtype(self.dtype)

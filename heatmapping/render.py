@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from . import checks
 from .files import atomic_write
 
 __all__ = ["FONT", "new_figure", "save_figure", "digit_grid", "heatmap_grid", "show_image",
@@ -25,35 +26,51 @@ FONT = 10
 def new_figure(width: float, height: float, *, layout: str | None = None) -> Figure:
     """A figure of the given size in inches with an Agg canvas attached; ``layout`` is
     matplotlib's ("constrained" keeps colourbars and titles from overlapping)."""
+    width = checks.number(width, "width", low=0, open_low=True)
+    height = checks.number(height, "height", low=0, open_low=True)
+    if layout is not None:
+        checks.choice(layout, "layout", ("constrained", "compressed", "tight"))
     fig = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
 
 def save_figure(fig: Figure, path, *, dpi: int = 100) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically; returns the path."""
+    """Write ``fig`` as PNG to ``path`` atomically; returns the path.  The folder must exist
+    and the name end in ``.png``; an existing file is replaced (the API is not the CLI: the
+    commands refuse to replace a file without ``--force`` before they call this)."""
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig: expected a matplotlib Figure (render.new_figure), got {checks.given(fig)}")
+    checks.integer(dpi, "dpi", low=1)
     path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"path: expected a file name ending in .png, got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise ValueError(f"path: expected a file in an existing folder, got {str(path)!r} "
+                         f"(no folder {str(path.parent)!r})")
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=dpi)
     return path
 
 
-def _value_range(images: np.ndarray, what: str) -> tuple[int, int]:
+def _value_range(images: np.ndarray) -> tuple[int, int]:
     """The colour scale of images: uint8 0..255, or float pixels in [-1, 1]."""
     if images.dtype == np.uint8:
         return 0, 255
     if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(f"{what}: expected uint8 images (0..255) or float pixels in [-1, 1], "
+        raise TypeError(f"images: expected uint8 images (0..255) or float pixels in [-1, 1], "
                         f"got dtype {images.dtype}")
-    if not np.all(np.isfinite(images)):
-        raise ValueError(f"{what}: images contain NaN or Inf")
+    checks.finite(images, "images")
     return -1, 1
 
 
-def _check_columns(columns, what: str) -> int:
-    if isinstance(columns, bool) or int(columns) != columns or columns < 1:
-        raise ValueError(f"{what}: columns must be a positive integer, got {columns!r}")
-    return int(columns)
+def _titles(titles, n: int) -> list[str]:
+    """One title per image: a list of strings, not one string (whose letters would be used)."""
+    if isinstance(titles, str) or not all(isinstance(t, str) for t in titles):
+        raise TypeError(f"titles: expected a list of {n} strings, got {checks.given(titles)}")
+    if len(titles) != n:
+        raise ValueError(f"titles: expected one title per image ({n}), got {len(titles)}")
+    return list(titles)
 
 
 def digit_grid(images: np.ndarray, titles: list[str], path, *, columns: int = 6) -> Path:
@@ -63,11 +80,11 @@ def digit_grid(images: np.ndarray, titles: list[str], path, *, columns: int = 6)
     to that range so that images stay comparable.
     """
     images = np.asarray(images)
-    if images.ndim != 3 or len(images) != len(titles):
-        raise ValueError(f"digit_grid: expected images (N, H, W) and N titles, got images of "
-                         f"shape {images.shape} and {len(titles)} titles")
-    vmin, vmax = _value_range(images, "digit_grid")
-    columns = _check_columns(columns, "digit_grid")
+    if images.ndim != 3:
+        raise ValueError(f"images: expected images (N, H, W), got shape {images.shape}")
+    titles = _titles(titles, len(images))
+    vmin, vmax = _value_range(images)
+    columns = checks.integer(columns, "columns", low=1)
     rows = -(-len(images) // columns)
     fig = new_figure(1.8 * columns, 2.4 * rows)
     for i, (image, title) in enumerate(zip(images, titles)):
@@ -87,14 +104,13 @@ def heatmap_grid(images: np.ndarray, heatmaps: np.ndarray, titles: list[str], pa
     positive relevance, blue for negative, white for none; each heatmap is scaled to its own
     largest magnitude (a heatmap of zeros stays white).
     """
-    images, heatmaps = np.asarray(images), np.asarray(heatmaps)
-    if images.ndim != 3 or heatmaps.shape != images.shape or len(titles) != len(images):
-        raise ValueError(f"heatmap_grid: expected images and heatmaps of one shape (N, H, W) and "
-                         f"N titles, got {images.shape}, {heatmaps.shape} and {len(titles)} titles")
-    vmin, vmax = _value_range(images, "heatmap_grid")
-    columns = _check_columns(columns, "heatmap_grid")
-    if not np.all(np.isfinite(heatmaps)):
-        raise ValueError("heatmap_grid: heatmaps contain NaN or Inf")
+    images = np.asarray(images)
+    if images.ndim != 3:
+        raise ValueError(f"images: expected images (N, H, W), got shape {images.shape}")
+    heatmaps = checks.floats(heatmaps, "heatmaps", shape=images.shape, allow_int=True)
+    titles = _titles(titles, len(images))
+    vmin, vmax = _value_range(images)
+    columns = checks.integer(columns, "columns", low=1)
     rows = -(-len(images) // columns)
     fig = new_figure(3.2 * columns, 1.9 * rows)
     for i, (image, R, title) in enumerate(zip(images, heatmaps, titles)):
@@ -110,9 +126,15 @@ def heatmap_grid(images: np.ndarray, heatmaps: np.ndarray, titles: list[str], pa
     return save_figure(fig, path)
 
 
+def _check_axes(ax) -> None:
+    if not hasattr(ax, "imshow"):
+        raise TypeError(f"ax: expected matplotlib Axes (e.g. fig.subplots()), got {checks.given(ax)}")
+
+
 def show_image(ax, image: np.ndarray, title: str | None = None) -> None:
     """Draw one image (H, W) in gray on ``ax``, pixels in [-1, 1] (black = -1), no ticks."""
-    ax.imshow(image, cmap="gray", vmin=-1, vmax=1)
+    _check_axes(ax)
+    ax.imshow(checks.floats(image, "image", ndim=2, allow_int=True), cmap="gray", vmin=-1, vmax=1)
     if title:
         ax.set_title(title, fontsize=FONT)
     ax.set_xticks([])
@@ -125,9 +147,10 @@ def show_heatmap(ax, R: np.ndarray, title: str | None = None, *, scale: float | 
     zero, on the symmetric scale [-scale, scale] (default its largest magnitude), with a
     colourbar labelled ``label``.  Returns the image, for a colourbar shared by several axes.
     """
-    R = np.asarray(R)
-    if not np.all(np.isfinite(R)):
-        raise ValueError("show_heatmap: the heatmap contains NaN or Inf")
+    _check_axes(ax)
+    R = checks.floats(R, "R", ndim=2, allow_int=True)
+    if scale is not None:
+        checks.number(scale, "scale", low=0)
     scale = float(scale if scale is not None else np.abs(R).max()) or 1.0
     image = ax.imshow(R, cmap="bwr", vmin=-scale, vmax=scale)
     if title:
@@ -145,6 +168,12 @@ def show_heatmap(ax, R: np.ndarray, title: str | None = None, *, scale: float | 
 def vector_field(ax, f, points: np.ndarray, R: np.ndarray, title: str, *, scale: float = 8.0) -> None:
     """A two-input function's explanations as arrows (Figure 6): grey contours of ``f`` over
     [0, 1]^2, and at each point (P, 2) the arrow (R_1, R_2) of its relevance (P, 2)."""
+    _check_axes(ax)
+    checks.function(f, "f")
+    points = checks.floats(points, "points", ndim=2, allow_int=True)
+    if points.shape[1] != 2:
+        raise ValueError(f"points: expected points (P, 2), got shape {points.shape}")
+    R = checks.floats(R, "R", shape=points.shape)
     fine = np.linspace(0, 1, 101)
     F1, F2 = np.meshgrid(fine, fine)
     F = np.asarray(f(np.stack([F1.ravel(), F2.ravel()], axis=1))).reshape(F1.shape)
@@ -169,12 +198,14 @@ def comparison_grid(images: np.ndarray, titles: list[str], rows: list[tuple], ti
     compared (e.g. before, after, difference).
     """
     images = np.asarray(images)
-    if scale not in ("own", "column"):
-        raise ValueError(f"comparison_grid: scale must be 'own' or 'column', got {scale!r}")
-    if len(titles) != len(images) or any(np.shape(arrays) != images.shape for _, arrays, _ in rows):
-        raise ValueError(f"comparison_grid: expected {len(images)} titles and rows of shape "
-                         f"{images.shape}, got {len(titles)} titles and shapes "
-                         f"{[np.shape(a) for _, a, _ in rows]}")
+    checks.choice(scale, "scale", ("own", "column"))
+    titles = _titles(titles, len(images))
+    for i, row in enumerate(rows):
+        if not (isinstance(row, tuple) and len(row) == 3):
+            raise TypeError(f"rows[{i}]: expected a tuple (label, arrays (N, H, W), kind), "
+                            f"got {checks.given(row)}")
+        checks.choice(row[2], f"rows[{i}] kind", ("heatmap", "pattern"))
+        checks.floats(row[1], f"rows[{i}] arrays", shape=images.shape, allow_int=True)
     fig = new_figure(size * len(images) + 1, size * (1 + len(rows)), layout="constrained")
     axes = np.asarray(fig.subplots(1 + len(rows), len(images))).reshape(1 + len(rows), len(images))
     first = next((arrays for _, arrays, kind in rows if kind == "heatmap"), None)
@@ -188,7 +219,5 @@ def comparison_grid(images: np.ndarray, titles: list[str], rows: list[tuple], ti
                 axes[row, k].imshow(arrays[k], cmap="gray", vmin=0, vmax=1)
                 axes[row, k].set_title(label, fontsize=FONT)
                 axes[row, k].set_axis_off()
-            else:
-                raise ValueError(f"comparison_grid: kind must be 'heatmap' or 'pattern', got {kind!r}")
     fig.suptitle(title, fontsize=FONT + 1)
     return fig

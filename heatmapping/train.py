@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from . import checks
 from .network import Sequential
 
 __all__ = ["log_softmax", "softmax", "cross_entropy", "random_shift", "SGD", "Adam",
@@ -37,7 +38,12 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
 
     ``logits`` (N, K), ``y`` (N,) integer labels.  The gradient is (softmax - onehot) / N.
     """
-    n = len(y)
+    n, K = np.shape(logits)
+    y = np.asarray(y)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y: expected integer labels of shape ({n},), got dtype {y.dtype} and shape {y.shape}")
+    if n and (y.min() < 0 or y.max() >= K):
+        raise ValueError(f"y: expected labels in 0..{K - 1}, got {y.min()}..{y.max()}")
     logp = log_softmax(logits)
     loss = -logp[np.arange(n), y].mean()
     grad = np.exp(logp)
@@ -53,8 +59,9 @@ def random_shift(x: np.ndarray, max_shift: int, rng: np.random.Generator,
     project's pixel convention).  Vectorized: all shifted copies are windows of one padded
     array, and each sample picks its window by fancy indexing.
     """
-    if max_shift == 0:
+    if checks.integer(max_shift, "max_shift", low=0) == 0:
         return x
+    checks.generator(rng)
     n, _, h, w = x.shape
     k = max_shift
     padded = np.pad(x, ((0, 0), (0, 0), (k, k), (k, k)), constant_values=fill)
@@ -67,7 +74,8 @@ class SGD:
     """Gradient descent with (heavy-ball) momentum: v <- mu v - lr g; p <- p + v."""
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9):
-        self.learning_rate, self.momentum = learning_rate, momentum
+        self.learning_rate = checks.number(learning_rate, "learning_rate", low=0, open_low=True)
+        self.momentum = checks.number(momentum, "momentum", low=0)
         self.velocity: dict[int, np.ndarray] = {}
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray], lr_scale: float = 1.0):
@@ -83,7 +91,14 @@ class Adam:
 
     def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8):
-        self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
+        # Python floats, not np.float64: under NumPy 2's promotion rules an np.float64 factor
+        # would make every update of float32 parameters run in float64
+        self.learning_rate = checks.number(learning_rate, "learning_rate", low=0, open_low=True)
+        self.beta1, self.beta2 = (checks.number(b, name, low=0) for b, name in ((beta1, "beta1"), (beta2, "beta2")))
+        for b, name in ((self.beta1, "beta1"), (self.beta2, "beta2")):
+            if b >= 1:
+                raise ValueError(f"{name}: expected a number in [0, 1), got {b!r}")
+        self.eps = checks.number(eps, "eps", low=0, open_low=True)
         self.m: dict[int, np.ndarray] = {}
         self.v: dict[int, np.ndarray] = {}
         self.t = 0
@@ -91,7 +106,7 @@ class Adam:
     def step(self, params: list[np.ndarray], grads: list[np.ndarray], lr_scale: float = 1.0):
         self.t += 1
         b1, b2 = self.beta1, self.beta2
-        lr = self.learning_rate * lr_scale * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        lr = float(self.learning_rate * lr_scale * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t))
         for i, (p, g) in enumerate(zip(params, grads)):
             m = self.m.setdefault(i, np.zeros_like(p))
             v = self.v.setdefault(i, np.zeros_like(p))
@@ -102,12 +117,16 @@ class Adam:
 
 def predict(net: Sequential, x: np.ndarray, *, batch_size: int = 500) -> np.ndarray:
     """Logits f(x) computed in batches (bounded memory), shape (N, K)."""
+    checks.network(net)
+    batch_size = checks.integer(batch_size, "batch_size", low=1)
     return np.concatenate([net.forward(x[i:i + batch_size])
                            for i in range(0, len(x), batch_size)])
 
 
 def accuracy(net: Sequential, x: np.ndarray, y: np.ndarray, *, batch_size: int = 500) -> float:
     """Fraction of samples whose largest logit is at the label."""
+    if np.shape(y) != (len(x),):
+        raise ValueError(f"y: expected one label per sample ({len(x)},), got shape {np.shape(y)}")
     return float(np.mean(predict(net, x, batch_size=batch_size).argmax(axis=1) == y))
 
 
@@ -159,30 +178,24 @@ class Trainer:
         self.cosine = cosine
         self.random_state = random_state
         self.verbose = verbose
+        self._check_hyper_parameters()
 
     def _make_optimizer(self):
         if self.optimizer == "adam":
             return Adam(self.learning_rate)
         if self.optimizer == "sgd":
             return SGD(self.learning_rate, self.momentum)
-        raise ValueError(f"Trainer: optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        raise ValueError(f"optimizer: expected 'adam' or 'sgd', got {checks.given(self.optimizer)}")
 
     def _check_hyper_parameters(self):
-        self._make_optimizer()                      # refuses an unknown optimizer
+        self._make_optimizer()          # refuses an unknown optimizer and a bad learning rate
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"Trainer: {name} must be a positive integer, got {value!r}")
-        if isinstance(self.max_shift, bool) or int(self.max_shift) != self.max_shift \
-                or self.max_shift < 0:
-            raise ValueError(f"Trainer: max_shift must be an integer >= 0, got {self.max_shift!r}")
-        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"Trainer: learning_rate must be a finite number > 0, "
-                             f"got {self.learning_rate!r}")
+            checks.integer(getattr(self, name), name, low=1)
+        checks.integer(self.max_shift, "max_shift", low=0)
+        checks.integer(self.random_state, "random_state", low=0)
+        checks.number(self.fill, "fill")
         for name in ("momentum", "weight_decay"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"Trainer: {name} must be a finite number >= 0, got {value!r}")
+            checks.number(getattr(self, name), name, low=0)
 
     @staticmethod
     def _checked_labels(y, n: int, n_classes: int, what: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import explain, metrics
+from . import checks, explain, metrics
 from .layers import Flatten, Linear
 from .models import inputs_for
 from .network import Sequential
@@ -28,12 +28,10 @@ __all__ = ["shift", "translation_path", "translation_trick", "translation_explai
 ExplainFn = Callable[[np.ndarray], np.ndarray]
 
 
-def _check_images(x, what):
-    x = np.asarray(x)
+def _check_images(x, name: str = "x"):
+    x = checks.batch(x, name)
     if x.ndim != 4:
-        raise ValueError(f"{what}: expected images of shape (N, C, H, W), got shape {x.shape}")
-    if len(x) == 0:
-        raise ValueError(f"{what}: the batch is empty")
+        raise ValueError(f"{name}: expected images of shape (N, C, H, W), got shape {x.shape}")
     return x
 
 
@@ -43,7 +41,8 @@ def shift(x: np.ndarray, dy: int, dx: int, *, fill: float = -1.0) -> np.ndarray:
     Pixels that enter from outside take the value ``fill`` (the background, -1 in this
     project's pixel convention; use 0 for relevance); pixels pushed out are lost.
     """
-    N, C, H, W = x.shape
+    N, C, H, W = _check_images(x).shape
+    dy, dx, fill = checks.integer(dy, "dy"), checks.integer(dx, "dx"), checks.number(fill, "fill")
     out = np.full_like(x, fill)
     if abs(dy) >= H or abs(dx) >= W:
         return out
@@ -56,10 +55,9 @@ def translation_path(x: np.ndarray, max_shift: int, *, fill: float = -1.0) -> np
     """Each image of ``x`` (N, C, H, W) moved horizontally by -max_shift..max_shift pixels, a
     path of T = 2 max_shift + 1 inputs per image (Sec. 7.1, Figure 7), (N * T, C, H, W):
     rows i*T .. i*T + T - 1 are image i's path.  Entering pixels take ``fill``."""
-    x = _check_images(x, "translation_path")
-    if int(max_shift) != max_shift or max_shift < 0:
-        raise ValueError(f"translation_path: expected an integer max_shift >= 0, got {max_shift!r}")
-    steps = range(-int(max_shift), int(max_shift) + 1)
+    x = _check_images(x)
+    max_shift = checks.integer(max_shift, "max_shift", low=0)
+    steps = range(-max_shift, max_shift + 1)
     return np.stack([shift(x, 0, dx, fill=fill) for dx in steps], axis=1).reshape(-1, *x.shape[1:])
 
 
@@ -74,15 +72,17 @@ def translation_trick(explain_fn: ExplainFn, x: np.ndarray, *, max_shift: int = 
     shifted back with 0 (relevance of pixels that left the frame is dropped).  ``max_shift=0``
     gives the plain explanation.  All |T| N translated images are explained in one call.
     """
-    x = _check_images(x, "translation_trick")
+    checks.function(explain_fn, "explain_fn")
+    x = _check_images(x)
     if shifts is None:
-        if max_shift < 0:
-            raise ValueError(f"translation_trick: expected max_shift >= 0, got {max_shift}")
+        max_shift = checks.integer(max_shift, "max_shift", low=0)
         r = range(-max_shift, max_shift + 1)
         shifts = [(dy, dx) for dy in r for dx in r]
-    shifts = [(int(dy), int(dx)) for dy, dx in shifts]
+    if not all(np.shape(s) == (2,) for s in shifts):
+        raise TypeError(f"shifts: expected pairs (dy, dx), got {checks.given(shifts)}")
+    shifts = [(checks.integer(dy, "shifts"), checks.integer(dx, "shifts")) for dy, dx in shifts]
     if not shifts:
-        raise ValueError("translation_trick: the set of shifts is empty")
+        raise ValueError("shifts: expected at least one shift (dy, dx), got none")
     batch = np.concatenate([shift(x, dy, dx, fill=fill) for dy, dx in shifts])
     R = explain_fn(batch).reshape(len(shifts), *x.shape)
     return sum(shift(R[t], -dy, -dx, fill=0.0) for t, (dy, dx) in enumerate(shifts)) / len(shifts)
@@ -98,7 +98,7 @@ def translation_explainer(net: Sequential, explain_fn, *, max_shift: int = 1,
     explain one class.
     """
     def explain_translated(x, target=None):
-        x = _check_images(x, "translation_explainer")
+        x = _check_images(x)
         c = net.forward(x).argmax(axis=1) if target is None else np.broadcast_to(target, (len(x),))
         copies = (2 * max_shift + 1) ** 2          # translation_trick's batch: shift-major
         return translation_trick(lambda v: explain_fn(v, target=np.tile(c, copies)), x,
@@ -115,13 +115,15 @@ def digit_canvas(digits: np.ndarray, *, rows: int, cols: int, cell: int = 32,
     window keep background between the digits, so that fewer windows see parts of two.
     Returns the canvas and each digit's cell as (row slice, column slice).
     """
-    digits = np.asarray(digits, dtype=np.float64)
+    rows, cols = checks.integer(rows, "rows", low=1), checks.integer(cols, "cols", low=1)
+    cell = checks.integer(cell, "cell", low=1)
+    digits = checks.floats(digits, "digits").astype(np.float64)
     if digits.ndim != 3 or len(digits) != rows * cols:
-        raise ValueError(f"digit_canvas: expected {rows * cols} digits (N, h, w), got shape "
+        raise ValueError(f"digits: expected rows * cols = {rows * cols} digits (N, h, w), got shape "
                          f"{digits.shape}")
     h, w = digits.shape[1:]
     if h > cell or w > cell:
-        raise ValueError(f"digit_canvas: digits of {h}x{w} do not fit cells of {cell}")
+        raise ValueError(f"cell: expected cells at least as large as the digits ({h}x{w}), got {cell}")
     canvas = np.full((1, 1, rows * cell, cols * cell), background)
     cells = []
     for k, digit in enumerate(digits):
@@ -135,9 +137,9 @@ def digit_canvas(digits: np.ndarray, *, rows: int, cols: int, cell: int = 32,
 def _window_grid(size: tuple[int, int], window: tuple[int, int], stride: tuple[int, int]):
     (H, W), (h, w), (sh, sw) = size, window, stride
     if h > H or w > W:
-        raise ValueError(f"sliding_window: window {h}x{w} is larger than the image {H}x{W}")
+        raise ValueError(f"window: expected a window within the image {H}x{W}, got {h}x{w}")
     if (H - h) % sh or (W - w) % sw:
-        raise ValueError(f"sliding_window: windows of {h}x{w} at stride ({sh}, {sw}) do not "
+        raise ValueError(f"stride: windows of {h}x{w} at stride ({sh}, {sw}) do not "
                          f"cover the image {H}x{W} exactly; pad or crop it first")
     return (H - h) // sh + 1, (W - w) // sw + 1
 
@@ -164,7 +166,7 @@ def sliding_window(explain_fn: ExplainFn, f: Callable[[np.ndarray], np.ndarray],
     R : (N, C, H, W) the aggregated heatmap
     g : (N,) the explained quantity
     """
-    X = _check_images(X, "sliding_window")
+    X = _check_images(X, "X")
     N, C, H, W = X.shape
     (h, w), (sh, sw) = window, stride
     gh, gw = _window_grid((H, W), window, stride)
@@ -241,7 +243,7 @@ def direct_explanation(explain_fn, fcn: Sequential, X: np.ndarray, target: int) 
     border-padded convolutions it does not (each window sees zero padding at its borders,
     the large image sees its neighbours): the paper's caveat.
     """
-    X = _check_images(X, "direct_explanation")
+    X = _check_images(X, "X")
     out = fcn.forward(X)
     top = np.zeros_like(out)
     top[:, target] = out[:, target]
@@ -257,13 +259,10 @@ def relevant_pattern(x: np.ndarray, R: np.ndarray, *, low: float = -1.0, high: f
     mapped from its pixel range [low, high] (here [-1, 1], black = -1) to [0, 1], so that
     masking turns irrelevant pixels black, as the paper intends.  Shapes (N, ...).
     """
-    x, R = np.asarray(x), np.asarray(R)
-    if x.shape != R.shape:
-        raise ValueError(f"relevant_pattern: heatmap shape {R.shape} differs from input shape {x.shape}")
-    if not np.all(np.isfinite(R)):
-        raise ValueError("relevant_pattern: the heatmap contains NaN or Inf")
-    if scale != "max":
-        raise ValueError(f"relevant_pattern: scale must be 'max', got {scale!r}")
+    x = checks.batch(x, "x")
+    R = checks.floats(R, "R", shape=x.shape, allow_int=True)
+    checks.choice(scale, "scale", ("max",))
+    low, high = checks.bounds((low, high), "low, high")
     peak = R.reshape(len(R), -1).max(axis=1).reshape((-1,) + (1,) * (R.ndim - 1))
     mask = np.clip(R / np.where(peak > 0, peak, 1.0), 0.0, 1.0)
     return (x - low) / (high - low) * mask
@@ -280,9 +279,10 @@ def select_rules(net: Sequential, x: np.ndarray, candidates: Mapping[str, object
     re-explains with the candidate after every removal).  Returns the best name and every
     candidate's mean AUC.
     """
-    if not candidates:
-        raise ValueError("select_rules: no candidates given")
-    x = _check_images(x, "select_rules")
+    if not isinstance(candidates, Mapping) or not candidates:
+        raise TypeError(f"candidates: expected a non-empty mapping {{name: rules}}, got {checks.given(candidates)}")
+    checks.network(net)
+    x = _check_images(x)
     if target is None:
         target = net.forward(x).argmax(axis=1)
     scores = {}

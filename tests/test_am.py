@@ -119,10 +119,10 @@ def test_ascent_prints_progress_on_request(capsys):
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(steps=0), "steps must be a positive integer"),
-    (dict(step_size=-0.1), "step_size must be a finite number > 0"),
-    (dict(step_size=0.0), "step_size must be a finite number > 0"),
-    (dict(box=(1.0, -1.0)), "low < high"),
+    (dict(steps=0), "steps: expected an integer >= 1, got 0"),
+    (dict(step_size=-0.1), "step_size: expected a number > 0, got -0.1"),
+    (dict(step_size=0.0), "step_size: expected a number > 0, got 0.0"),
+    (dict(box=(1.0, -1.0)), r"box: expected low < high, got \(1.0, -1.0\)"),
 ], ids=["no-steps", "negative-step", "zero-step", "empty-box"])
 def test_ascend_refuses_bad_settings(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -187,9 +187,9 @@ def test_one_eta_per_prototype_gives_the_separate_runs_in_one_batch():
 
 
 @pytest.mark.parametrize("eta, match", [
-    ([0.1, 0.2], r"eta must be one number or one per prototype \(3,\), got shape \(2,\)"),
-    ([0.1, -0.2, 0.3], "eta must be a finite number >= 0"),
-    ([0.1, np.nan, 0.3], "eta must be a finite number >= 0"),
+    ([0.1, 0.2], r"eta: expected shape \(3,\), got shape \(2,\)"),
+    ([0.1, -0.2, 0.3], "eta: expected numbers >= 0, got -0.2 among them"),
+    ([0.1, np.nan, 0.3], "eta: expected finite values, got an array containing NaN"),
 ], ids=["wrong-length", "one-negative", "one-nan"])
 def test_one_eta_per_prototype_is_checked(eta, match):
     with pytest.raises(ValueError, match=match):
@@ -299,29 +299,33 @@ def test_local_prototypes_in_code_space_start_from_clusters_of_codes():
 # bad input
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(classes=3), r"class index out of range: the classifier has 2 classes \(0..1\), got \[3\]"),
-    (dict(classes=[0, -1]), "class index out of range"),
+    (dict(classes=3), r"classes: index out of range, the classifier has 2 classes \(0..1\), got \[3\]"),
+    (dict(classes=[0, -1]), "classes: index out of range"),
     (dict(classes=0, x0=np.zeros(4)), r"x0: expected shape \(3,\) or \(1, 3\), got shape \(4,\)"),
     (dict(classes=[0, 1], center=np.zeros((3, 3))), r"center: expected shape \(3,\) or \(2, 3\)"),
-    (dict(classes=0, lam=-1.0), "lam must be a finite number >= 0"),
-    (dict(classes=0, gamma=-0.1), "gamma must be a finite number >= 0"),
+    (dict(classes=0, lam=-1.0), "lam: expected a number >= 0, got -1.0"),
+    (dict(classes=0, gamma=-0.1), "gamma: expected a number >= 0, got -0.1"),
     (dict(classes=0, eta=1.0), "eta > 0 needs x_ref"),
-    (dict(classes=0, step_size=-1.0), "step_size must be a finite number > 0"),
-    (dict(classes=0, output="softmax"), "output must be one of"),
-    (dict(classes=1.5), "classes must be an int"),
+    (dict(classes=0, step_size=-1.0), "step_size: expected a number > 0"),
+    (dict(classes=0, output="softmax"), "output: expected one of 'log_softmax', 'logit', got 'softmax'"),
 ], ids=["class-too-large", "class-negative", "wrong-x0-shape", "wrong-center-batch",
         "negative-lambda", "negative-gamma", "eta-without-reference", "negative-step",
-        "unknown-output", "float-class"])
+        "unknown-output"])
 def test_activation_maximization_refuses_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         am.activation_maximization(linear_net(W), **kwargs)
+
+
+def test_activation_maximization_refuses_a_float_class():
+    with pytest.raises(TypeError, match=r"classes: expected an int or a 1-d sequence of ints, got 1\.5"):
+        am.activation_maximization(linear_net(W), classes=1.5)
 
 
 def test_class_score_refuses_classes_that_do_not_fit_the_batch():
     x = np.zeros((3, 3))
     with pytest.raises(ValueError, match=r"one index or one per sample \(3\), got shape \(2,\)"):
         am.class_score(linear_net(W), x, [0, 1])
-    with pytest.raises(ValueError, match="classes must be integer class indices, got dtype float64"):
+    with pytest.raises(TypeError, match="classes: expected integer class indices, got dtype float64"):
         am.class_score(linear_net(W), x, 0.0)
 
 
@@ -334,9 +338,9 @@ def test_weights_may_be_zero_dimensional_arrays():
 def test_local_prototypes_refuse_a_bad_class_or_their_own_starts():
     blobs = np.random.default_rng(0).normal(0, 1, (10, 3))
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="classes must be an int"):
+    with pytest.raises(TypeError, match="classes: expected an int"):
         am.local_prototypes(linear_net(W), 1.7, blobs, n_prototypes=2, rng=rng)
-    with pytest.raises(ValueError, match="c must be one class index"):
+    with pytest.raises(ValueError, match=r"c: expected one class index, got \[0, 1\]"):
         am.local_prototypes(linear_net(W), [0, 1], blobs, n_prototypes=2, rng=rng)
     with pytest.raises(TypeError, match="x0 cannot be given"):
         am.local_prototypes(linear_net(W), 1, blobs, n_prototypes=2, rng=rng, x0=blobs[0])
@@ -346,7 +350,7 @@ def test_cluster_starts_need_as_many_distinct_samples_as_clusters():
     repeated = np.repeat(np.eye(3)[:2], 5, axis=0)                  # 10 samples, 2 distinct
     rng = np.random.default_rng(0)
     assert am.cluster_starts(repeated, 2, rng=rng).shape == (2, 3)
-    with pytest.raises(ValueError, match="number of distinct samples 2, got 3"):
+    with pytest.raises(ValueError, match=r"n_clusters: expected at most the number of distinct samples \(2\), got 3"):
         am.cluster_starts(repeated, 3, rng=rng)
 
 
@@ -355,14 +359,14 @@ def test_decoder_whose_output_does_not_fit_the_classifier_is_refused():
     with pytest.raises(ValueError, match=r"decoder's output size 4 does not match the "
                                          r"classifier's input shape \(3,\)"):
         am.code_space_am(linear_net(W), 0, decoder)
-    with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
+    with pytest.raises(ValueError, match="lam: expected a number >= 0"):
         am.code_space_am(linear_net(W), 0, LinearDecoder(np.eye(2, 3), np.zeros(3)), lam=-1)
-    with pytest.raises(TypeError, match="decoder must have n_latent, decode"):
+    with pytest.raises(TypeError, match="decoder: expected an object with n_latent, decode"):
         am.code_space_am(linear_net(W), 0, object())
 
 
 def test_expert_without_the_density_methods_is_refused():
-    with pytest.raises(TypeError, match="expert must have log_density"):
+    with pytest.raises(TypeError, match="expert: expected an object with log_density"):
         am.activation_maximization(linear_net(W), 0, expert=object())
 
 
@@ -402,7 +406,7 @@ def test_class_means_average_each_class_in_the_order_asked():
     X = np.arange(12.0).reshape(6, 2)
     labels = np.array([1, 0, 1, 2, 0, 2])
     np.testing.assert_array_equal(am.class_means(X, labels, [2, 0]), [[8.0, 9.0], [5.0, 6.0]])
-    with pytest.raises(ValueError, match=r"no sample of class \[3\]"):
+    with pytest.raises(ValueError, match=r"classes: expected classes that occur among the labels, got \[3\]"):
         am.class_means(X, labels, [0, 3])
-    with pytest.raises(ValueError, match="6 samples but 5 labels"):
+    with pytest.raises(ValueError, match=r"labels: expected one label per sample of X \(6\), got 5"):
         am.class_means(X, labels[:5], [0])

@@ -55,7 +55,7 @@ CASES = [
     ("NaN weights", lambda: Linear(np.full((3, 2), np.nan), np.zeros(2)), ValueError,
      "Linear: W contains NaN or Inf; expected finite parameters"),
     ("auc of a curve with NaN", lambda: metrics.auc([1.0, np.nan, 0.0]), ValueError,
-     "curve: contains NaN or Inf"),
+     "curve: expected finite values, got an array containing NaN or Inf"),
 ]
 
 

@@ -138,7 +138,7 @@ def test_read_idx_rejects_a_corrupt_gzip_stream_naming_the_file(tmp_path):
 
 @pytest.mark.parametrize("dtype", ["i8", "u2", "bool", "c16"])
 def test_write_idx_rejects_dtypes_without_an_idx_type_code(tmp_path, dtype):
-    with pytest.raises(ValueError, match=f"out.idx.*{np.dtype(dtype)}"):
+    with pytest.raises(ValueError, match=f"array: IDX cannot store dtype {np.dtype(dtype)}.*out.idx"):
         write_idx(tmp_path / "out.idx", np.zeros(3, dtype=dtype))
     assert list(tmp_path.iterdir()) == []
 
@@ -447,7 +447,7 @@ def test_to_input_honours_dtype_and_keeps_the_shape():
     ids=["float", "int64", "list", "1-D"],
 )
 def test_to_input_rejects_non_uint8_or_non_image_input(images, error):
-    with pytest.raises(error, match="to_input"):
+    with pytest.raises(error, match="images: expected"):
         to_input(images)
 
 
@@ -471,14 +471,14 @@ def test_pad_images_pads_only_the_last_two_axes_with_background():
     "x,pad,error",
     [
         (np.zeros((28, 28)), -1, ValueError),
-        (np.zeros((28, 28)), 1.5, ValueError),
+        (np.zeros((28, 28)), 1.5, TypeError),
         (np.zeros(28), 2, ValueError),
         (np.zeros((28, 28), dtype=np.uint8), 2, TypeError),
     ],
     ids=["negative pad", "fractional pad", "1-D", "uint8"],
 )
 def test_pad_images_rejects_bad_input(x, pad, error):
-    with pytest.raises(error):
+    with pytest.raises(error, match="^(x|pad): expected"):
         pad_images(x, pad)
 
 
@@ -488,7 +488,7 @@ def test_class_counts_counts_each_class_and_rejects_out_of_range():
     assert class_counts(np.array([1, 1], dtype=np.int64), n_classes=3).tolist() == [0, 2, 0]
     with pytest.raises(ValueError, match="0..9"):
         class_counts(np.array([3, 10]))
-    with pytest.raises(ValueError, match="1-D integer"):
+    with pytest.raises(TypeError, match="labels: expected a 1-D integer array, got dtype float64"):
         class_counts(np.array([0.0, 1.0]))
 
 

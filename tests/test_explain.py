@@ -152,7 +152,7 @@ def test_bad_targets_get_clear_errors(target, error, message):
 
 def test_bad_rule_mappings_get_clear_errors(rng):
     net = small_cnn(rng)
-    with pytest.raises(ValueError, match="unknown rule preset 'deepest'"):
+    with pytest.raises(ValueError, match=r"rules: expected a Rule, a mapping \{layer: Rule\} or a preset name among .*, got 'deepest'"):
         resolve_rules(net, "deepest")
     with pytest.raises(ValueError, match=r"layer 1 \(ReLU\) is not a linear-type layer"):
         resolve_rules(net, {1: ZPlus()})

@@ -63,7 +63,7 @@ def test_inputs_for_pads_digits_with_the_background():
 
 
 def test_unknown_model_name_is_refused():
-    with pytest.raises(ValueError, match=r"unknown model 'vgg'; expected one of \['cnn', 'cnn_max', 'cnn_strided', 'mlp'\]"):
+    with pytest.raises(ValueError, match=r"name: expected one of \['cnn', 'cnn_max', 'cnn_strided', 'mlp'\], got 'vgg'"):
         models.model_path("vgg")
 
 

@@ -20,11 +20,11 @@ def test_grids_write_png_files(tmp_path):
     (lambda p: render.digit_grid(IMAGES.astype(np.int64), list("abc"), p), TypeError,
      r"uint8 images \(0..255\) or float pixels in \[-1, 1\], got dtype int64"),
     (lambda p: render.digit_grid(IMAGES, list("abc"), p, columns=0), ValueError,
-     "columns must be a positive integer"),
+     "columns: expected an integer >= 1, got 0"),
     (lambda p: render.heatmap_grid(IMAGES, np.full((3, 5, 5), np.nan), list("abc"), p),
-     ValueError, "heatmaps contain NaN"),
+     ValueError, "heatmaps: expected finite values, got an array containing NaN"),
     (lambda p: render.heatmap_grid(IMAGES, np.zeros((3, 5, 4)), list("abc"), p), ValueError,
-     r"one shape \(N, H, W\)"),
+     r"heatmaps: expected shape \(3, 5, 5\), got shape \(3, 5, 4\)"),
 ], ids=["int64-images", "no-columns", "nan-heatmap", "shape-mismatch"])
 def test_bad_input_is_refused_and_nothing_is_written(call, error, message, tmp_path):
     with pytest.raises(error, match=message):
@@ -53,7 +53,7 @@ def test_comparison_grid_shares_a_column_scale_and_checks_its_rows():
                                  "t", scale="column")
     images = [ax.images[0] for ax in fig.axes if ax.images and ax.images[0].get_cmap().name == "bwr"]
     assert [im.get_clim() for im in images] == [(-2.0, 2.0), (-0.5, 0.5)] * 2   # rows: R, R / 2
-    with pytest.raises(ValueError, match="expected 2 titles"):
+    with pytest.raises(ValueError, match=r"titles: expected one title per image \(2\), got 1"):
         render.comparison_grid(x, ["a"], [("R", R, "heatmap")], "t")
-    with pytest.raises(ValueError, match="kind must be 'heatmap' or 'pattern'"):
+    with pytest.raises(ValueError, match=r"rows\[0\] kind: expected one of 'heatmap', 'pattern', got 'contour'"):
         render.comparison_grid(x, ["a", "b"], [("R", R, "contour")], "t")
