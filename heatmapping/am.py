@@ -288,7 +288,7 @@ def activation_maximization(net: Sequential, classes, *, x0=None, lam: float = 0
     center = np.zeros((K, *shape)) if center is None else _batch(center, shape, K, "center")
     x0 = center if x0 is None else _batch(x0, shape, K, "x0")
     if np.any(eta) and x_ref is None:
-        raise ValueError("eta > 0 needs x_ref, the data point to localize around")
+        raise ValueError("x_ref: eta > 0 needs x_ref, the data point to localize around; got None")
     if x_ref is not None:
         x_ref = _batch(x_ref, shape, K, "x_ref")
     if expert is not None and not (hasattr(expert, "log_density")
@@ -362,7 +362,7 @@ def code_space_am(net: Sequential, classes, decoder, *, z0=None, lam: float = 0.
         raise ValueError(f"the decoder's output size {out_size} does not match the classifier's "
                          f"input shape {shape} ({x_size} values)")
     if np.any(eta) and x_ref is None:
-        raise ValueError("eta > 0 needs x_ref, the data point to localize around")
+        raise ValueError("x_ref: eta > 0 needs x_ref, the data point to localize around; got None")
     if x_ref is not None:
         x_ref = _batch(x_ref, shape, K, "x_ref")
     class_score(net, decoder.decode(z0).reshape(K, *shape), classes, output=output)

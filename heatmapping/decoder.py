@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import checks
 from .files import read_estimator, save_estimator
 from .layers import Linear, ReLU
 from .network import Sequential
@@ -142,17 +143,11 @@ class VAE:
 
     def _check_hyper_parameters(self):
         for name in ("n_latent", "n_hidden", "n_epochs", "batch_size"):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"VAE: {name} must be a positive integer, got {value!r}")
-        if self.likelihood not in _LIKELIHOODS:
-            raise ValueError(f"VAE: likelihood must be one of {_LIKELIHOODS}, "
-                             f"got {self.likelihood!r}")
+            checks.integer(getattr(self, name), name, low=1)
+        checks.choice(self.likelihood, "likelihood", _LIKELIHOODS)
         for name in ("learning_rate", "noise_std", "beta"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"VAE: {name} must be > 0, got {getattr(self, name)!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"VAE: dtype must be 'float32' or 'float64', got {self.dtype!r}")
+            checks.number(getattr(self, name), name, low=0, open_low=True)
+        checks.choice(self.dtype, "dtype", ("float32", "float64"))
 
     def _check(self, a, size: int, what: str) -> np.ndarray:
         if not hasattr(self, "decoder_"):

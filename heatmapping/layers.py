@@ -62,13 +62,13 @@ def _weights_and_bias(W, b, what: str, layout: str, out_axis: int):
     W, b = np.asarray(W), np.asarray(b)
     for name, value in (("W", W), ("b", b)):
         if not np.issubdtype(value.dtype, np.floating):
-            raise TypeError(f"{what}: expected real floating-point {name}, got dtype {value.dtype}")
+            raise TypeError(f"{what} {name}: expected a real floating-point array, got dtype {value.dtype}")
         if not np.all(np.isfinite(value)):
-            raise ValueError(f"{what}: {name} contains NaN or Inf; expected finite parameters")
+            raise ValueError(f"{what} {name}: expected finite parameters, got an array containing NaN or Inf")
     if W.ndim != layout.count(",") + 1:
-        raise ValueError(f"{what}: expected W of shape {layout}, got shape {W.shape}")
+        raise ValueError(f"{what} W: expected shape {layout}, got shape {W.shape}")
     if b.shape != (W.shape[out_axis],):
-        raise ValueError(f"{what}: expected b of shape ({W.shape[out_axis]},) to match W {W.shape}, "
+        raise ValueError(f"{what} b: expected shape ({W.shape[out_axis]},) to match W {W.shape}, "
                          f"got shape {b.shape}")
     return W, b
 

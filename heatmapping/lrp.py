@@ -117,7 +117,7 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
             elif t == 0 and part.bias is not None:
                 z_t = _add(z_t, _bias_map(l, a))                 # the known product + b
             z = z_t if z is None else _add(z, z_t)                 # z = sum_t z_t
-        s = _into(np.divide, R, stabilize(z, rule.eps))            # s = R / z     Eq. (5)
+        s = _into(np.divide, R, stabilize(z, rule.eps, R))         # s = R / z     Eq. (5)
         inputs = [term.input for term in part.terms]
         for c, x_t in zip(_backward_all(layers, inputs, s), inputs):   # c_t   Eq. (6)
             contribution = _into(np.multiply, x_t, c)                  # x_t c_t  Eq. (7)
@@ -417,7 +417,15 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
         raise TypeError(f"net: expected a Sequential network (e.g. models.load_model('cnn')), "
                         f"got {type(net).__name__} {net!r:.40}")
     if max_pool not in ("proportional", "winner"):
-        raise ValueError(f"max_pool must be 'proportional' or 'winner', got {max_pool!r}")
+        raise ValueError(f"max_pool: expected 'proportional' or 'winner', got {max_pool!r}")
+    if np.result_type(net.dtype, getattr(x, "dtype", np.float64)) == np.float16:
+        # half precision has 3 decimal digits and a largest number of 65504: a fan-in sum of a
+        # few hundred terms can overflow it.  Propagate in float32, return float16.
+        out = lrp(net.astype(np.float32), np.asarray(x, dtype=np.float32), target=target, rules=rules,
+                  max_pool=max_pool, filters=filters, return_layers=return_layers)
+        if not return_layers:
+            return out.astype(np.float16)
+        return LRPResult([r.astype(np.float16) for r in out.R], out.ledger)
     rule_of = resolve_rules(net, rules)
     filters = _checked_filters(filters, len(net.layers))
     A, shapes, known = _forward_pass(net, x, rule_of)

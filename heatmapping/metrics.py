@@ -292,7 +292,7 @@ def removal_fill(x0: np.ndarray, removal="black", *, patch: tuple[int, ...] = (4
         return lambda mask: value
     if removal == "mean":
         if mean is None:
-            raise ValueError("removal='mean' needs mean=..., an image of one sample's shape "
+            raise ValueError("mean: removal='mean' needs mean=..., an image of one sample's shape "
                              f"{sample} (e.g. the training mean)")
         mean = np.asarray(mean, dtype=x0.dtype)
         try:

@@ -88,17 +88,15 @@ class Sequential:
         """Return ``x`` as an array after checking dtype, finiteness and shape."""
         x = np.asarray(x)
         if not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"network input: expected a floating-point array, got dtype {x.dtype}")
+            raise TypeError(f"x: expected a floating-point array as the network's input, got dtype {x.dtype}")
         if self.input_shape is not None and x.shape[1:] != self.input_shape:
-            raise ValueError(f"network input: expected shape (N, {', '.join(map(str, self.input_shape))}), "
+            raise ValueError(f"x: expected shape (N, {', '.join(map(str, self.input_shape))}) (the network's input), "
                              f"got shape {x.shape}")
         if x.ndim < 2:
-            raise ValueError(f"network input: expected a batch with a leading axis N, got shape {x.shape}")
+            raise ValueError(f"x: expected a batch with a leading axis N, got shape {x.shape}")
         if len(x) == 0:
-            raise ValueError("network input: empty batch (N = 0); expected at least one sample")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("network input: contains NaN or Inf; expected finite values")
-        return x
+            raise ValueError(f"x: expected at least one sample, got an empty batch of shape {x.shape}")
+        return checks.finite(x, "x")
 
     # ----------------------------------------------------------------------------------------
     def activations(self, x, *, layers: list[Layer] | None = None) -> list[np.ndarray]:

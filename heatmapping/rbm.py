@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import checks
 from .files import read_estimator, save_estimator
 from .train import SGD
 
@@ -76,7 +77,7 @@ def heldout_split(n: int, *, n_heldout: int = HELDOUT["n_heldout"],
     both parts.  The same split serves the RBM and the decoder.
     """
     if not 0 < n_heldout < n:
-        raise ValueError(f"heldout_split: need 0 < n_heldout < n, got n_heldout={n_heldout}, n={n}")
+        raise ValueError(f"n_heldout: expected 0 < n_heldout < n = {n}, got {n_heldout}")
     order = np.random.default_rng(seed).permutation(n)
     return order[:-n_heldout], order[-n_heldout:]
 
@@ -162,24 +163,15 @@ class GaussianRBM:
 
     def _check_hyper_parameters(self):
         for name in ("n_hidden", "n_epochs", "batch_size", "cd_steps"):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"GaussianRBM: {name} must be a positive integer, got {value!r}")
+            checks.integer(getattr(self, name), name, low=1)
         for name in ("learning_rate", "min_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"GaussianRBM: {name} must be > 0, got {getattr(self, name)!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"GaussianRBM: weight_decay must be >= 0, got {self.weight_decay!r}")
+            checks.number(getattr(self, name), name, low=0, open_low=True)
+        checks.number(self.weight_decay, "weight_decay", low=0)
         for name in ("momentum", "initial_momentum"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"GaussianRBM: {name} must be in [0, 1), "
-                                 f"got {getattr(self, name)!r}")
-        if int(self.momentum_switch) != self.momentum_switch or self.momentum_switch < 0:
-            raise ValueError(f"GaussianRBM: momentum_switch must be an integer >= 0, "
-                             f"got {self.momentum_switch!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"GaussianRBM: dtype must be 'float32' or 'float64', "
-                             f"got {self.dtype!r}")
+            if checks.number(getattr(self, name), name, low=0) >= 1:
+                raise ValueError(f"{name}: expected a number in [0, 1), got {getattr(self, name)!r}")
+        checks.integer(self.momentum_switch, "momentum_switch", low=0)
+        checks.choice(self.dtype, "dtype", ("float32", "float64"))
 
     def _check_x(self, x, what: str) -> np.ndarray:
         if not hasattr(self, "W_"):

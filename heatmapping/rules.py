@@ -18,11 +18,17 @@ Conventions (stated once, used everywhere):
 
 * "positive part" x^+ = max(0, x), "negative part" x^- = min(0, x), so x = x^+ + x^-;
 * the stabilizer of the epsilon rule is z + eps * sign(z) with sign(0) := +1;
-* every rule also treats denominators with |z| below a tiny floor (:func:`z_floor`, the
-  square root of the dtype's smallest normal number) as infinite, so that s = 0 there: the
-  relevance of such a neuron is absorbed (the ledger of ``lrp`` shows it) instead of becoming
-  NaN or Inf.  For the rules derived by deep Taylor decomposition this happens only where
-  z = 0 exactly, i.e. where a ReLU neuron with b <= 0 is dead and its relevance is 0 anyway.
+* every rule also treats a denominator as infinite, so that s = 0 there, where z = 0 or where
+  |s| = |R / z| would exceed :func:`ratio_ceiling` (the dtype's largest number times its
+  machine epsilon: 4.0e292 in float64, 4.1e31 in float32): the relevance of such a neuron is absorbed
+  (the ledger of ``lrp`` shows it) instead of becoming NaN or Inf in s or in the products
+  c = W s and a * c that follow.  The test is relative, so it never drops relevance because
+  the network's scale is small (weights of 1e-20 explain like weights of 1); for the rules
+  derived by deep Taylor decomposition it triggers only where z = 0 exactly, i.e. where a
+  ReLU neuron with b <= 0 is dead and its relevance is 0 anyway.
+* the w^2 rule squares the weights divided by their largest magnitude in the layer, which
+  leaves its ratios w_ij^2 / sum_i w_ij^2 unchanged and keeps the squares finite and normal
+  (weights of 1e20 in float32 would otherwise overflow to Inf).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Callable, ClassVar, NamedTuple
 import numpy as np
 
 __all__ = ["Term", "Part", "Rule", "identity", "Epsilon", "AlphaBeta", "ZPlus", "ZBox", "WSquare", "Flat",
-           "Gamma", "PRESETS", "stabilize", "z_floor"]
+           "Gamma", "PRESETS", "stabilize", "ratio_ceiling"]
 
 
 class Term(NamedTuple):
@@ -71,6 +77,9 @@ def _negative(w):
 
 
 def _square(w):
+    # (w / max|w|)^2: the same ratios w_ij^2 / sum_i w_ij^2, without overflow or underflow
+    peak = np.max(np.abs(w)) if w.size else 0
+    w = w / peak if peak > 0 else w
     return w * w
 
 
@@ -78,20 +87,27 @@ def _ones(w):
     return np.ones_like(w)
 
 
-def z_floor(dtype):
-    """Denominators smaller than this in magnitude count as 0 (1.5e-154 in float64, 1.1e-19
-    in float32): then R / z and the products that follow cannot overflow.  A scalar of
-    ``dtype`` (a Python float would round the long double's 1.8e-2466 to 0)."""
-    return np.sqrt(np.finfo(dtype).tiny)
+def ratio_ceiling(dtype):
+    """The largest |s| = |R / z| that a propagation step lets through: the dtype's largest
+    number times its machine epsilon (4.0e292 in float64, 4.1e31 in float32), so that s is
+    finite and the sums that follow, c = W s, have room for 1 / eps terms of unit weight.  A
+    scalar of ``dtype`` (a Python float cannot hold the long double's 1.2e4932)."""
+    info = np.finfo(dtype)
+    return info.max * info.eps
 
 
-def stabilize(z: np.ndarray, eps: float = 0.0) -> np.ndarray:
+def stabilize(z: np.ndarray, eps: float = 0.0, R: np.ndarray | None = None) -> np.ndarray:
     """The denominator actually used: z + eps * sign(z) (sign(0) := +1), and +inf where the
-    result is below a tiny floor in magnitude, so that R / z is 0 there, never NaN or Inf."""
+    result is 0 or, given the relevance R it will divide, where |R / z| would exceed
+    :func:`ratio_ceiling`: R / z is 0 there, never NaN or Inf."""
     if eps:
         z = z + eps * np.where(z >= 0, 1.0, -1.0).astype(z.dtype)
-    floor = z_floor(z.dtype)
-    small = (z < floor) & (z > -floor)        # |z| < floor without a temporary |z|
+    if R is None:
+        small = z == 0
+    else:
+        # |z| <= |R| / ceiling, written so that nothing overflows (the quotient may underflow
+        # to 0, which leaves exactly the zeros)
+        small = np.abs(z) <= np.abs(R) * (1 / ratio_ceiling(z.dtype))
     return np.where(small, np.inf, z) if small.any() else z
 
 

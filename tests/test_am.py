@@ -305,7 +305,7 @@ def test_local_prototypes_in_code_space_start_from_clusters_of_codes():
     (dict(classes=[0, 1], center=np.zeros((3, 3))), r"center: expected shape \(3,\) or \(2, 3\)"),
     (dict(classes=0, lam=-1.0), "lam: expected a number >= 0, got -1.0"),
     (dict(classes=0, gamma=-0.1), "gamma: expected a number >= 0, got -0.1"),
-    (dict(classes=0, eta=1.0), "eta > 0 needs x_ref"),
+    (dict(classes=0, eta=1.0), "x_ref: eta > 0 needs x_ref"),
     (dict(classes=0, step_size=-1.0), "step_size: expected a number > 0"),
     (dict(classes=0, output="softmax"), "output: expected one of 'log_softmax', 'logit', got 'softmax'"),
 ], ids=["class-too-large", "class-negative", "wrong-x0-shape", "wrong-center-batch",

@@ -102,13 +102,13 @@ def test_decoded_pixels_are_in_the_project_range():
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(n_latent=0), "n_latent must be a positive integer"),
-    (dict(likelihood="poisson"), "likelihood must be one of"),
-    (dict(learning_rate=-1.0), "learning_rate must be > 0"),
+    (dict(n_latent=0), "n_latent: expected an integer >= 1, got 0"),
+    (dict(likelihood="poisson"), "likelihood: expected one of 'bernoulli', 'gaussian', got 'poisson'"),
+    (dict(learning_rate=-1.0), "learning_rate: expected a number > 0, got -1.0"),
 ], ids=["no-code", "unknown-likelihood", "negative-lr"])
-def test_bad_hyper_parameters_are_refused(bad, match):
+def test_bad_hyper_parameters_are_refused_when_the_model_is_made(bad, match):
     with pytest.raises(ValueError, match=match):
-        VAE(**bad).fit(np.zeros((4, 3)))
+        VAE(**bad)
 
 
 def test_progress_is_one_line_per_epoch_with_the_held_out_error(capsys):

@@ -158,7 +158,7 @@ def test_bad_rule_mappings_get_clear_errors(rng):
         resolve_rules(net, {1: ZPlus()})
     with pytest.raises(ValueError, match="out of range"):
         resolve_rules(net, {99: ZPlus()})
-    with pytest.raises(ValueError, match="max_pool must be"):
+    with pytest.raises(ValueError, match="max_pool: expected .proportional. or .winner., got"):
         lrp(net, np.zeros((1, 1, 4, 4)), max_pool="average")
 
 

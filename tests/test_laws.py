@@ -24,7 +24,7 @@ from heatmapping import explain
 from heatmapping.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
 from heatmapping.lrp import lrp, propagate, top_relevance
 from heatmapping.network import Sequential
-from heatmapping.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus, z_floor
+from heatmapping.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus, ratio_ceiling
 from test_explain import figure6_network
 
 #: relative tolerance of conservation in float64: |sum R_in - sum R_out| <= rtol * scale, with
@@ -123,8 +123,8 @@ def test_deep_taylor_rules_conserve_relevance_at_every_layer(data, net):
 @given(data=st.data(), net=networks(), beta=st.sampled_from([0.0, 1.0, 2.0]))
 def test_alpha_beta_with_bias_ignored_conserves_where_both_parts_exist(data, net, beta):
     """Exactly: sum_j R_j = sum_k R_k (alpha [z+_k > 0] - beta [z-_k < 0]), which is
-    sum_k R_k wherever each neuron has excitatory and inhibitory inputs.  (A denominator below
-    the rules' floor counts as 0: that is the stabilizer's convention.)"""
+    sum_k R_k wherever each neuron has excitatory and inhibitory inputs.  (A denominator with
+    |R / z| above the rules' ceiling counts as 0: that is the stabilizer's convention.)"""
     x = data.draw(inputs(net))
     rule = AlphaBeta(alpha=1.0 + beta, beta=beta)
     A = net.activations(x)
@@ -133,8 +133,8 @@ def test_alpha_beta_with_bias_ignored_conserves_where_both_parts_exist(data, net
     a_pos, a_neg = np.maximum(a, 0), np.minimum(a, 0)
     Wp, Wn = np.maximum(top.W, 0), np.minimum(top.W, 0)
     z_plus, z_minus = a_pos @ Wp + a_neg @ Wn, a_pos @ Wn + a_neg @ Wp
-    floor = z_floor(np.float64)
-    expected = (R_top * ((1 + beta) * (z_plus >= floor) - beta * (z_minus <= -floor))).sum(axis=1)
+    floor = R_top / ratio_ceiling(np.float64)
+    expected = (R_top * ((1 + beta) * (z_plus > floor) - beta * (z_minus < -floor))).sum(axis=1)
     R_below = lrp(Sequential(net.layers[-1:]), a, target=R_top, rules=rule)
     scale = np.abs(R_below).sum(axis=1) + np.abs(R_top).sum(axis=1)
     assert np.all(np.abs(totals(R_below) - expected) <= CONSERVATION_RTOL * scale + 1e-300)

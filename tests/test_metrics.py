@@ -342,7 +342,7 @@ def bad_call(net, x, R, **kw):
     ("target too large", ValueError, r"class index out of range 0\.\.2"),
     ("float target", TypeError, "one class per sample"),
     ("unknown removal", ValueError, r"removal: expected one of \['black'"),
-    ("mean missing", ValueError, "removal='mean' needs mean="),
+    ("mean missing", ValueError, "mean: removal='mean' needs mean="),
     ("uniform without rng", ValueError, "rng: removal='uniform' needs rng="),
     ("no heatmap", ValueError, "R: expected the heatmaps, or explain_fn to compute them"),
     ("recompute without explain_fn", ValueError, "explain_fn: recompute=True needs explain_fn"),

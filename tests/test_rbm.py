@@ -194,18 +194,18 @@ def test_standardisation_floors_constant_pixels():
     assert np.all(np.isfinite(rbm.log_density_gradient(x)))
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(n_hidden=0), "n_hidden must be a positive integer"),
-    (dict(learning_rate=-1.0), "learning_rate must be > 0"),
-    (dict(weight_decay=-1e-3), "weight_decay must be >= 0"),
-    (dict(cd_steps=1.5), "cd_steps must be a positive integer"),
-    (dict(momentum=1.0), r"momentum must be in \[0, 1\)"),
-    (dict(momentum_switch=-1), "momentum_switch must be an integer >= 0"),
+@pytest.mark.parametrize("bad, error, match", [
+    (dict(n_hidden=0), ValueError, "n_hidden: expected an integer >= 1, got 0"),
+    (dict(learning_rate=-1.0), ValueError, "learning_rate: expected a number > 0, got -1.0"),
+    (dict(weight_decay=-1e-3), ValueError, "weight_decay: expected a number >= 0, got -0.001"),
+    (dict(cd_steps=1.5), TypeError, "cd_steps: expected an integer, got 1.5"),
+    (dict(momentum=1.0), ValueError, r"momentum: expected a number in \[0, 1\), got 1.0"),
+    (dict(momentum_switch=-1), ValueError, "momentum_switch: expected an integer >= 0, got -1"),
 ], ids=["no-hidden", "negative-lr", "negative-decay", "fractional-k", "momentum-1",
         "negative-switch"])
-def test_bad_hyper_parameters_are_refused_by_fit(bad, match):
-    with pytest.raises(ValueError, match=match):
-        GaussianRBM(**bad).fit(two_blob_data(10, np.random.default_rng(0)))
+def test_bad_hyper_parameters_are_refused_when_the_model_is_made(bad, error, match):
+    with pytest.raises(error, match=match):
+        GaussianRBM(**bad)
 
 
 def test_unfitted_model_and_wrong_shapes_are_refused():
