@@ -201,10 +201,10 @@ class Trainer:
     def _checked_labels(y, n: int, n_classes: int, what: str) -> np.ndarray:
         y = np.asarray(y)
         if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"Trainer.fit: expected integer labels {what} of shape ({n},), "
+            raise ValueError(f"{what}: expected integer labels of shape ({n},), "
                              f"got {y.dtype} array of shape {y.shape}")
         if n and (y.min() < 0 or y.max() >= n_classes):
-            raise ValueError(f"Trainer.fit: labels {what} must be in 0..{n_classes - 1} (the "
+            raise ValueError(f"{what}: expected labels in 0..{n_classes - 1} (the "
                              f"network has {n_classes} outputs), got {y.min()}..{y.max()}")
         return y
 

@@ -118,14 +118,14 @@ def test_labels_must_match_the_inputs(rng):
     x, y = separable_problem(rng, 10)
     net = tiny_cnn(rng)
     K = net.forward(x[:1]).shape[1]
-    with pytest.raises(ValueError, match=r"expected integer labels y of shape \(10,\)"):
+    with pytest.raises(ValueError, match=r"y: expected integer labels of shape \(10,\)"):
         Trainer(verbose=False).fit(net, x, y[:5])
     for bad in (-1, K):
-        with pytest.raises(ValueError, match=rf"labels y must be in 0..{K - 1}"):
+        with pytest.raises(ValueError, match=rf"y: expected labels in 0..{K - 1}"):
             Trainer(verbose=False).fit(net, x, np.where(np.arange(10) == 3, bad, y))
     with pytest.raises(ValueError, match="give both X_val and y_val, or neither"):
         Trainer(verbose=False).fit(net, x, y, X_val=x)
-    with pytest.raises(ValueError, match=r"labels y_val of shape \(10,\)"):
+    with pytest.raises(ValueError, match=r"y_val: expected integer labels of shape \(10,\)"):
         Trainer(verbose=False).fit(net, x, y, X_val=x, y_val=y[:4])
     with pytest.raises(ValueError, match="empty batch"):
         Trainer(verbose=False).fit(net, x[:0], y[:0])
