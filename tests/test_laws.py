@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from heatmapping import explain
-from heatmapping.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
+from heatmapping.layers import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, SumPool2d
 from heatmapping.lrp import lrp, propagate, top_relevance
 from heatmapping.network import Sequential
 from heatmapping.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus, ratio_ceiling
@@ -59,7 +59,8 @@ def networks(draw, bias=("zero", "negative")):
         conv_out = Sequential(layers).forward(np.zeros((1, *shape))).shape
         if min(conv_out[2:]) >= 2 and draw(st.booleans()):
             # overlapping windows, or tiling ones (np.repeat backward, borders left out)
-            layers.append(SumPool2d(2, draw(st.sampled_from([1, 2]))))
+            pool = draw(st.sampled_from([SumPool2d, AvgPool2d]))
+            layers.append(pool(2, draw(st.sampled_from([1, 2]))))
         layers.append(Flatten())
         width = int(np.prod(Sequential(layers).forward(np.zeros((1, *shape))).shape[1:]))
     layers.append(Linear(rng.standard_normal((width, 3)), b(3)))
@@ -190,18 +191,19 @@ def lrp_layer_by_layer(net, x, rules, target):
 
 @given(data=st.data(), net=networks(bias=("zero", "negative", "positive")),
        n=st.integers(1, 3), per_pixel=st.booleans())
-def test_products_shared_with_the_forward_pass_change_nothing(data, net, n, per_pixel):
-    """lrp computes the products of Eq. (4) on a layer's input together with the layer output
-    (one im2col for several weights), and runs the backward passes of a rule's terms as one;
-    the relevance equals the step-by-step computation to rounding."""
+def test_the_fast_path_equals_the_readable_propagate(data, net, n, per_pixel):
+    """lrp runs heatmapping.fast_lrp: it computes the products of Eq. (4) on a layer's input
+    together with the layer output (one im2col for several weights), runs the backward passes
+    of a rule's terms as one and reuses arrays; the relevance equals a loop of the readable
+    ``propagate`` to rounding, for every rule on every linear-type layer."""
     x = data.draw(inputs(net, n=n))
     linear = [i for i, l in enumerate(net.layers) if l.linear]
     low = -np.linspace(0.5, 1.0, int(np.prod(net.input_shape))).reshape(net.input_shape) \
         if per_pixel else -1.0
-    first = ZBox(low, 1.0)
     x = np.maximum(x, low)
+    first = data.draw(st.sampled_from([ZBox(low, 1.0), WSquare(), Flat(), Epsilon(0.01)]))
     for above in (ZPlus(), AlphaBeta(alpha=2.0, beta=1.0), AlphaBeta(alpha=2.0, beta=1.0, bias="split"),
-                  Epsilon(0.0), Epsilon(0.1), Gamma(0.25)):
+                  Epsilon(0.0), Epsilon(0.1), Gamma(0.25), WSquare(), Flat()):
         rules = {i: (first if i == linear[0] else above if fits(net.layers[i], above) else ZPlus())
                  for i in linear}
         R_top = np.abs(net.forward(x))
