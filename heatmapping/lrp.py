@@ -210,6 +210,44 @@ class LRPResult:
         return "\n".join(rows)
 
 
+#: the memory one block of a large batch may take for its activations: a call over 10,000
+#: digits runs in blocks whose activations stay near this size, so memory is bounded and the
+#: heap is reused from block to block (one activation-sized array too many made the C library
+#: return the heap to the system after every call, and fresh pages cost page faults)
+BLOCK_BYTES = 24 * 2**20
+
+
+def block_size(net: Sequential, x: np.ndarray) -> int:
+    """Samples per block: BLOCK_BYTES divided by one sample's activations (all layers)."""
+    per_sample = sum(a.nbytes for a in net.activations(x[:1]))
+    return max(1, BLOCK_BYTES // per_sample)
+
+
+def rows(value, start: int, stop: int, n: int):
+    """The rows start:stop of a per-sample argument (an array whose first axis has the batch's
+    n samples); anything else (None, a class index, a mask for all samples) as it is."""
+    if np.ndim(value) >= 1 and len(value) == n and n > 1:
+        return np.asarray(value)[start:stop]
+    return value
+
+
+def _in_blocks(net, x, block: int, *, target, filters, return_layers, **options):
+    """``lrp`` of a large batch, one block of samples after the other, results joined."""
+    n = len(x)
+    parts = [lrp(net, x[i:i + block], target=rows(target, i, i + block, n),
+                 filters=None if filters is None else
+                 {l: rows(np.asarray(m), i, i + block, n) for l, m in filters.items()},
+                 return_layers=return_layers, **options)
+             for i in range(0, n, block)]
+    if not return_layers:
+        return np.concatenate(parts)
+    ledger = [LayerLedger(e.index, e.layer, e.rule,
+                          *(np.concatenate([getattr(p.ledger[k], f) for p in parts])
+                            for f in ("relevance_out", "relevance_in", "bias", "stabilizer")))
+              for k, e in enumerate(parts[0].ledger)]
+    return LRPResult([np.concatenate(r) for r in zip(*(p.R for p in parts))], ledger)
+
+
 def _step(layer, a, R, rule, ledger: bool, known=(None, None)):
     """The fast path's ``propagate``, with the ledger's (bias, stabilizer) only when asked for
     (it costs); ``known``: the (parts, products) of the forward pass, if any."""
@@ -278,6 +316,11 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     Returns
     -------
     R : array of the shape of ``x``, or ``LRPResult``
+
+    A batch of more than 64 samples is explained in blocks whose activations take about
+    ``BLOCK_BYTES`` (24 MiB: 248 digits for the float32 CNN), one after the other: one call
+    over 10,000 digits is as fast per digit as batches of 256, and its peak memory stays near
+    three blocks' worth (78 MiB measured for the CNN) instead of growing with the batch.
     """
     if not isinstance(net, Sequential):
         raise TypeError(f"net: expected a Sequential network (e.g. models.load_model('cnn')), "
@@ -294,6 +337,12 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
         return LRPResult([r.astype(np.float16) for r in out.R], out.ledger)
     rule_of = resolve_rules(net, rules)
     filters = _checked_filters(filters, len(net.layers))
+    x = net.check_input(x)
+    if len(x) > 64:
+        block = block_size(net, x)
+        if block < len(x):
+            return _in_blocks(net, x, block, target=target, filters=filters,
+                              return_layers=return_layers, rules=rule_of, max_pool=max_pool)
     A, shapes, known = fast_lrp.forward_pass(net, x, rule_of)
     R = [None] * len(A)
     R[-1] = top_relevance(A[-1], target)
