@@ -18,7 +18,8 @@ def test_readme_gives_two_setup_commands_and_ci_runs_the_test_one():
     assert tests in ci, ".ci/run must run the README's test command verbatim"
 
 
-def test_readme_python_examples_run():
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                      # the examples may write files: not here
     for block in re.findall(r"```python\n(.*?)\n```", (PROJECT / "README.md").read_text(), re.S):
         exec(compile(block, "README.md", "exec"), {})
 
