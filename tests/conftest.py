@@ -122,3 +122,31 @@ def number(pattern: str, text: str, group: int = 1) -> float:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def fill_disk(monkeypatch):
+    """Call it to make the disk "full": every file written through ``heatmapping.files`` from
+    then on fails with ENOSPC after its first 100 bytes (to check that the old file survives)."""
+    import heatmapping.files as files
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def write(self, data):
+            if self.written + len(data) > 100:
+                raise OSError(28, "No space left on device")
+            self.written += len(data)
+            return self.f.write(data)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def fill():
+        real_fdopen = files.os.fdopen
+        monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
+    return fill

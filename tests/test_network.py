@@ -156,28 +156,11 @@ def test_a_failed_save_leaves_nothing_behind(tmp_path, rng):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_write_that_fails_midway_keeps_the_old_file_and_leaves_no_part(tmp_path, rng, monkeypatch):
+def test_a_write_that_fails_midway_keeps_the_old_file_and_leaves_no_part(tmp_path, rng, fill_disk):
     """The disk fills up after the first 100 bytes: the old model survives intact."""
-    import heatmapping.files as files
     target = save(small_mlp(rng), tmp_path / "m.npz")
     old = target.read_bytes()
-
-    class FullDisk:
-        def __init__(self, f):
-            self.f = f
-
-        def write(self, data):
-            self.f.write(data[:100])
-            raise OSError(28, "No space left on device")
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-    real_fdopen = files.os.fdopen
-    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
+    fill_disk()
     with pytest.raises(OSError, match="No space left"):
         save(small_mlp(np.random.default_rng(9)), target)
     assert target.read_bytes() == old

@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import heatmapping.files as files
 from heatmapping import models
 from heatmapping.safetensors import DTYPES, MAX_HEADER_BYTES, load, save
 
@@ -286,29 +285,11 @@ def test_writing_refuses_metadata_that_is_not_strings(tmp_path):
         save(tmp_path / "x.safetensors", {"w": np.ones(2)}, metadata={"epochs": 40})
 
 
-def test_a_failed_overwrite_keeps_the_old_file_and_leaves_no_part(tmp_path, monkeypatch):
+def test_a_failed_overwrite_keeps_the_old_file_and_leaves_no_part(tmp_path, fill_disk):
     """As files.atomic_write: the disk fills up after 100 bytes, the old file survives."""
     path = save(tmp_path / "m.safetensors", {"w": np.arange(4.0)})
     old = path.read_bytes()
-
-    class FullDisk:
-        def __init__(self, f):
-            self.f, self.written = f, 0
-
-        def write(self, data):
-            if self.written + len(data) > 100:
-                raise OSError(28, "No space left on device")
-            self.written += len(data)
-            return self.f.write(data)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-    real_fdopen = files.os.fdopen
-    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
+    fill_disk()
     with pytest.raises(OSError, match="No space left"):
         save(path, {"w": np.zeros(100)})
     assert path.read_bytes() == old
