@@ -139,7 +139,8 @@ def table(selectivity):
 
 
 def test_part8_saves_grids_not_strips(selectivity):
-    for name in ("08_examples.png", "08_curves_black.png", "08_curves_removals.png"):
+    for name in ("08_examples.png", "08_curves_black.png", "08_curves_removals.png",
+                 "08_curves_baselines.png"):
         png = (selectivity.folder / "figures" / name).read_bytes()
         width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
         assert width <= 1600 and width < 2.5 * height, f"{name} is {width}x{height}"
@@ -290,3 +291,62 @@ def test_the_root_point_of_the_removal_explains_the_uniform_and_black_columns(se
     assert all(0 <= float(w[1]) <= 16 and 0 <= float(w[3]) <= 16 for w in wasted)
     share = float(line(text, r"positive relevance on pixels that are already black: ([\d.]+)").group(1))
     assert 0 < share < 1
+
+
+# ------------------------------------------------------------- 08 selectivity: the baselines
+BASELINES = ("IG, black", "IG, grey", "SmoothGrad", "SmoothGrad^2", "occlusion, black", "occlusion, grey")
+
+
+@pytest.fixture(scope="module")
+def baselines_table(selectivity):
+    """{method: {reading: (AUC, d, se)}} from the table of the baselines beside the paper's
+    methods on the same digits."""
+    text = selectivity.text
+    start = text.index("AUC over the first")
+    names = "|".join(map(re.escape, METHODS + BASELINES))
+    rows = re.findall(rf"^\s*({names}){CELL * 3}$", text[start:], re.M)
+    assert [row[0] for row in rows] == list(METHODS + BASELINES), text[start:]
+    return {row[0]: {r: tuple(float(v) for v in row[1 + 3 * i:4 + 3 * i]) for i, r in enumerate(READINGS)}
+            for row in rows}
+
+
+def test_the_baselines_table_pairs_every_method_with_deep_taylor_lrp(baselines_table):
+    for name, readings in baselines_table.items():
+        for r, (value, d, se) in readings.items():
+            if name == "deep Taylor LRP":
+                assert d == 0 and se == 0, (name, r)
+            else:
+                assert se > 0, f"{name}, {r}: no standard error"
+                assert d == pytest.approx(value - baselines_table["deep Taylor LRP"][r][0], abs=3 * PRINTED)
+
+
+def test_the_baselines_verdicts_follow_from_their_numbers(selectivity, baselines_table):
+    text = selectivity.text
+    for name in BASELINES:
+        found = line(text, rf"^  {re.escape(name)}: all 64 patches: ({WORDS}); first 16 patches: "
+                           rf"({WORDS}); probability: ({WORDS})$")
+        for r, printed in zip(READINGS, found.groups()):
+            d, se = baselines_table[name][r][1:]
+            if decidable(d, se):
+                assert printed == word(d, se), f"{name}, {r}: printed {printed}, d {d} +- {se}"
+
+
+def test_the_most_selective_and_the_baselines_ahead_are_read_off_the_table(selectivity, baselines_table):
+    text = selectivity.text
+    head = {name: v["first 16 patches"][0] for name, v in baselines_table.items()}
+    explanations = [n for n in head if n not in ("random", "Taylor @ removal")]
+    top = line(text, r"^most selective over the first 16 patches, random and Taylor @ removal aside: "
+                     r"(.+) \(([-\d.]+)\); deep Taylor LRP")
+    expected = min(explanations, key=head.get)
+    if abs(head[top.group(1)] - head[expected]) > PRINTED:
+        assert top.group(1) == expected, (top.group(0), head)
+    ahead = line(text, r"^baselines ahead of deep Taylor LRP over the first 16 patches: (.*)$").group(1)
+    decided = [n for n in BASELINES if abs(head[n] - head["deep Taylor LRP"]) > PRINTED]
+    listed = [] if ahead == "none" else ahead.split("; ")
+    for name in decided:
+        assert (name in listed) == (head[name] < head["deep Taylor LRP"]), (name, ahead, head)
+    for method in ("IG", "occlusion"):
+        ref = line(text, rf"^  {method} over the first 16 patches: black reference ([-\d.]+), grey "
+                         rf"reference ([-\d.]+)$")
+        assert float(ref.group(1)) == pytest.approx(head[f"{method}, black"], abs=PRINTED)
+        assert float(ref.group(2)) == pytest.approx(head[f"{method}, grey"], abs=PRINTED)

@@ -176,6 +176,63 @@ def test_sec7_continuity_and_selectivity_claims_hold(quick_tour):
     assert min(head, key=head.get) != "random" and max(head, key=head.get) == "random", table
 
 
+PAPER = ("sensitivity", "simple Taylor", "deep Taylor LRP", "LRP-alpha2beta1")
+BASELINES = ("integrated gradients", "SmoothGrad", "occlusion")
+
+
+def test_sec7_figure8_compares_the_baselines_and_says_which_are_ahead(quick_tour):
+    text = block(quick_tour[1], "7")
+    table = next(pre for pre in quick_tour[2].pre if "integrated gradients" in pre)
+    rows = {row.rsplit(None, 2)[0]: tuple(map(float, row.split()[-2:])) for row in table.splitlines()[1:]}
+    assert list(rows) == list(PAPER + BASELINES) + ["random"], table
+    head = {name: v[1] for name, v in rows.items()}
+    whole = {name: v[0] for name, v in rows.items()}
+    top = min((k for k in head if k != "random"), key=head.get)
+    assert value(text, "Figure 8 with the baselines (6 digits), most selective over the first 16 "
+                       "patches") == f"{top} ({head[top]:.3f})"
+    best_lrp = min(("deep Taylor LRP", "LRP-alpha2beta1"), key=head.get)
+    ahead = [b for b in BASELINES if head[b] < head[best_lrp]]
+    ahead_whole = [b for b in BASELINES if whole[b] < whole[best_lrp]]
+    printed = value(text, f"Figure 8 with the baselines (6 digits), baselines more selective than the "
+                          f"better LRP ({best_lrp}) over the first 16 patches, and over all 64")
+    expected = "; ".join(", ".join(f"{b} ({v[b]:.3f})" for b in names) or "none"
+                         for names, v in ((ahead, head), (ahead_whole, whole)))
+    assert printed == expected, (printed, table)
+    caption = re.search(r"figure sec7_figure8\.png: (.*)", text).group(1)
+    if ahead:
+        assert f"not against {'these baselines' if len(ahead) > 1 else ahead[0]}" in caption, caption
+    else:
+        assert "none of the baselines beats" in caption, caption
+    # the paper's methods on those digits are the first rows of the 12-digit run
+    main = next(pre for pre in quick_tour[2].pre if "AUC, first 16" in pre)
+    assert "integrated gradients" not in main, "the paper's table keeps the paper's methods"
+    errors = floats(value(text, "Figure 8, integrated gradients' completeness error |sum R - (f_c(x) - "
+                                "f_c(black))| relative to |f_c(x) - f_c(black)|, median over the 6 "
+                                "digits at 4 and at 32 steps"))
+    assert errors[1] < errors[0], "more steps, a smaller completeness error"
+
+
+def test_sec4_shows_the_baselines_with_what_their_sums_are(quick_tour):
+    text = block(quick_tour[1], "4")
+    gap, background = floats(value(text, "integrated gradients from the black image, 32 steps: max "
+                                         "|sum R - (f_c(x) - f_c(black))| over the 8 digits (the "
+                                         "midpoint rule's error), and max |R| on the black background"))
+    assert gap < 1.0 and background == 0, text
+    occlusion = value(text, "occlusion (4x4 black patches): sum of the single-patch drops against the "
+                            "drop with every patch removed at once, f_c(x) - f_c(black), per digit; "
+                            "max |R| on the patches that are black already")
+    pairs = re.findall(r"([\d.-]+) vs ([\d.-]+)", occlusion)
+    assert len(pairs) == 8 and floats(occlusion.split(";")[-1]) == [0.0], occlusion
+    caption = re.search(r"figure sec4_methods\.png: (.*)", text).group(1)
+    if all(float(a) > float(b) for a, b in pairs):
+        assert "their sums exceed the drop" in caption, caption
+    rough = floats(value(text, "roughness (mean |difference of neighbouring pixels| / mean |R|): the "
+                               "gradient df_c/dx, SmoothGrad's mean over 32 noisy copies"))
+    word = ("smoother" if rough[1] < 0.8 * rough[0] else "only slightly smoother" if rough[1] < rough[0]
+            else "no smoother")
+    assert f"is {word} than the gradient" in caption, (rough, caption)
+
+
 def test_write_page_escapes_every_string(tmp_path):
     s = Section("9", "<script>alert(1)</script>", "a & b", "x < y", stream=io.StringIO())
     s.number("<b>", "1 < 2")

@@ -26,8 +26,12 @@
 # result of the analysis depends to some extent on the feature removal process"), and shows
 # why.
 #
+# Then it adds three baselines that users compare LRP against, integrated gradients,
+# SmoothGrad and occlusion, and asks whether the paper's claim survives them.
+#
 # It runs as a script (`python tutorials/08_selectivity.py`, a few minutes, with progress on
-# stderr) and as a notebook; with `HEATMAPPING_QUICK=1` it uses 16 digits.
+# stderr) and as a notebook; with `HEATMAPPING_QUICK=1` it uses 16 digits (6 for the
+# baselines).
 
 # %%
 import functools
@@ -39,6 +43,8 @@ from heatmapping import data, explain, metrics, models, notebook, render
 run = notebook.settings()
 N_BLACK = run.pick(1000, 16)       # digits for the paper's experiment (black removal)
 N_OTHER = run.pick(250, 16)        # digits for the other removal strategies (the first N_BLACK)
+N_BASE = run.pick(100, 6)          # digits for the baselines (integrated gradients, ...)
+STEPS, SAMPLES = 4, 4              # integrated gradients' steps, SmoothGrad's noisy copies
 HEAD = 16                          # "the first 16 patches" of 64
 SEED = 0
 
@@ -336,6 +342,115 @@ for other in ("sensitivity", "simple Taylor"):
               f"{of_empty.sum()} '{empty}'s contribute {share:+.3f} of d {diff[other, WHOLE][0]:+.3f})")
 
 # %% [markdown]
+# ## Baselines users compare against
+#
+# The paper compares deep Taylor LRP with sensitivity and simple Taylor. Users of LRP compare
+# it with three more methods of `heatmapping.explain`:
+#
+# * **integrated gradients** (Sundararajan et al. 2017): R_i = (x_i - x'_i) times the
+#   gradient averaged along the straight path from a baseline x' to x, by the midpoint rule
+#   with m steps, `explain.integrated_gradients(net, x, baseline=x', steps=m)`. Its relevance
+#   sums to f(x) - f(x') up to the discretisation error;
+# * **SmoothGrad** (Smilkov et al. 2017): the gradient averaged over noisy copies
+#   x + N(0, sigma^2), sigma = 15% of the digit's range (0.3), `explain.smoothgrad`; and
+#   SmoothGrad-squared (Hooker et al. 2019), the squared gradient averaged the same way:
+#   sensitivity (Sec. 4.1) smoothed;
+# * **occlusion** (Zeiler & Fergus 2014): the drop f(x) - f(x with a 4x4 patch set to a fill
+#   value), spread over the patch, `explain.occlusion`: the perturbation analysis Sec. 8.2
+#   cites for DNA.
+#
+# Integrated gradients and occlusion have a reference, as simple Taylor has its root point:
+# the baseline x' and the fill. Each runs twice, with the black image (the removal's value,
+# -1) and with mid-grey (0, simple Taylor's root): with the black reference, occlusion on the
+# 4x4 grid measures exactly the drop the next removal would cause, the metric's own greedy
+# step, and integrated gradients splits the whole drop to black, f_c(x) - f_c(black).
+#
+# Black removal, heatmap recomputed, on the first `N_BASE` digits, beside the paper's methods
+# on the same digits (`Selectivity.subset` of the run above). With recomputed heatmaps a digit
+# costs 64 explanations, and integrated gradients and SmoothGrad cost a gradient per step or
+# copy, so they use `STEPS` = 4 steps and `SAMPLES` = 4 copies: on the tour's 100 digits the
+# AUC over the first 16 patches moved from 0.79 to 0.74 (integrated gradients) and from 3.11
+# to 3.10 (SmoothGrad) between 4 and 32. Occlusion costs one forward pass per patch, except
+# (with the black fill) for the patches that are black already. The table has the same
+# columns as the one above: d = AUC(method) - AUC(deep Taylor LRP) over the same digits.
+
+# %%
+BASELINES = {
+    "IG, black": functools.partial(explain.integrated_gradients, net, baseline=-1.0, steps=STEPS),
+    "IG, grey": functools.partial(explain.integrated_gradients, net, baseline=0.0, steps=STEPS),
+    "SmoothGrad": functools.partial(explain.smoothgrad, net, samples=SAMPLES),
+    "SmoothGrad^2": functools.partial(explain.smoothgrad, net, samples=SAMPLES, squared=True),
+    "occlusion, black": functools.partial(explain.occlusion, net, patch=(4, 4), fill=-1.0),
+    "occlusion, grey": functools.partial(explain.occlusion, net, patch=(4, 4), fill=0.0),
+}
+baselines = metrics.evaluate_selectivity(net, x[:N_BASE], BASELINES, patch=(4, 4), removal="black",
+                                         recompute=True, progress=not run.quick)
+compared = {**{name: paper[name].subset(slice(N_BASE)) for name in NAMES}, **baselines}
+print(f"{N_BASE} digits x {len(BASELINES)} baselines, "
+      + ", ".join(f"{name} {res.seconds:.1f} s" for name, res in baselines.items()))
+_, ig_error = explain.integrated_gradients(net, x[:N_BASE], baseline=-1.0, steps=STEPS,
+                                           return_error=True)
+drop_to_black = np.abs(curves["deep Taylor LRP"][:N_BASE, 0] - end[:N_BASE])   # |f_c(x) - f_c(black)|
+print(f"integrated gradients from black, {STEPS} steps: median completeness error "
+      f"{np.median(ig_error / drop_to_black):.3f} of |f_c(x) - f_c(black)|")
+BASE_READINGS = {WHOLE: lambda res: res.auc_samples,
+                 FIRST: lambda res: metrics.auc(res.curves[:, :HEAD + 1]),
+                 "probability": lambda res: metrics.auc(res.probabilities)}
+base_auc = {(name, r): fn(res) for name, res in compared.items() for r, fn in BASE_READINGS.items()}
+base_diff = {(name, r): paired(base_auc[name, r], base_auc["deep Taylor LRP", r]) for name, r in base_auc}
+print(f"\nAUC over the first {N_BASE} digits, black removal, heatmap recomputed (lower = more "
+      "selective); [d = AUC - AUC(deep Taylor LRP) +- SE]")
+print(f"{'method':>17}{'AUC f_c, ' + WHOLE:>35}{'AUC f_c, ' + FIRST:>35}{'AUC p(w_c|x)':>35}")
+for name in compared:
+    print(f"{name:>17}" + "".join(f"{base_auc[name, r].mean():>12.3f} [d {base_diff[name, r][0]:+8.3f} "
+                                  f"+- {base_diff[name, r][1]:6.3f}]" for r in BASE_READINGS))
+
+# %% [markdown]
+# The verdict for each baseline, by the same rule as above, and which method is the most
+# selective of all over the first 16 patches, with a black reference and with a grey one.
+
+# %%
+print(f"Is deep Taylor LRP more selective than the baselines ({N_BASE} digits)?")
+for name in BASELINES:
+    print(f"  {name}: " + "; ".join(f"{r}: {word(*base_diff[name, r])}" for r in BASE_READINGS))
+head_base = {name: base_auc[name, FIRST].mean() for name in compared}
+explanations = [name for name in head_base if name not in ("random", "Taylor @ removal")]
+top = min(explanations, key=head_base.get)
+print(f"most selective over the {FIRST}, random and Taylor @ removal aside: {top} "
+      f"({head_base[top]:.3f}); deep Taylor LRP {head_base['deep Taylor LRP']:.3f}, "
+      f"LRP-a2b1 {head_base['LRP-a2b1']:.3f}")
+for method in ("IG", "occlusion"):
+    print(f"  {method} over the {FIRST}: black reference {head_base[method + ', black']:.3f}, grey "
+          f"reference {head_base[method + ', grey']:.3f}")
+ahead = [name for name in BASELINES if head_base[name] < head_base["deep Taylor LRP"]]
+print(f"baselines ahead of deep Taylor LRP over the {FIRST}: {'; '.join(ahead) or 'none'}")
+
+# %% [markdown]
+# The curves: (a) the baselines with the black reference, and SmoothGrad, which has none;
+# (b) those with the grey reference, beside simple Taylor, whose root is grey too. What to look
+# for: with the black reference, occlusion and integrated gradients fall far below both LRPs
+# from the first removals on; with the grey one they fall behind them over the first 16
+# patches.
+
+# %%
+fig = render.new_figure(14, 6, layout="constrained")
+panels = {"(a) black reference, or none": ("IG, black", "occlusion, black", "SmoothGrad", "SmoothGrad^2"),
+          "(b) grey reference (0)": ("IG, grey", "occlusion, grey", "simple Taylor")}
+for ax, (title, names) in zip(fig.subplots(1, 2), panels.items()):
+    for name in ("deep Taylor LRP", "LRP-a2b1") + names + ("random",):
+        ax.plot(k_axis, compared[name].curve, linestyle=":" if name == "random" else "--"
+                if name in BASELINES else "-", label=f"{name} ({head_base[name]:.2f})")
+    ax.axvline(HEAD, color="gray", lw=0.8)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_title(f"{title}; in brackets the AUC over the first {HEAD}", fontsize=render.FONT)
+    ax.set_xlabel("4x4 patches removed (set to black), most relevant first", fontsize=render.FONT)
+    ax.set_ylabel(f"mean f_c(x) over {N_BASE} digits", fontsize=render.FONT)
+    ax.legend(fontsize=render.FONT - 1)
+fig.suptitle("Pixel-flipping of the baselines against deep Taylor LRP and LRP-alpha2beta1 "
+             "(black removal, heatmap recomputed; dashed: baselines)", fontsize=render.FONT + 1)
+notebook.show(fig, "08_curves_baselines.png", run)
+
+# %% [markdown]
 # ## Other removal strategies
 #
 # Black removal turns a removed patch into background, a value the digits' own background
@@ -480,6 +595,19 @@ for removal, res in results.items():
 #   probability: sensitivity's removals take the decision away a little faster.
 # * **LRP-alpha2beta1 is more selective than deep Taylor LRP** by every reading here, and
 #   "Taylor @ removal", the explanation whose root point is the removal value, beats them all.
+# * **Against the baselines users compare LRP with** (the first 100 digits) the claim depends
+#   on the reference, as it did for simple Taylor. Integrated gradients from the black image
+#   and occlusion with black patches, whose reference is the removal itself, are far more
+#   selective than both LRPs by every reading (AUC over the first 16 patches 0.79 and -0.34,
+#   against 4.54 for deep Taylor LRP and 4.05 for LRP-alpha2beta1); occlusion on the
+#   removal's grid is the metric's own greedy step. With a grey reference both fall behind
+#   deep Taylor LRP over the first 16 patches (5.64 and 7.39), integrated gradients then
+#   ranking the patches almost as simple Taylor does (5.67). SmoothGrad, the mean gradient
+#   over noisy copies, also beats deep Taylor LRP (3.11 over the first 16, and over all 64);
+#   SmoothGrad-squared, sensitivity smoothed, is not clearly different from it (4.20). So
+#   "LRP is the most selective" holds against the paper's own competitors and against the
+#   grey-reference baselines over the first 16 patches, not against explanations built from
+#   the removal that is being measured.
 # * The removal process matters as much as the explanation: removals that brighten the
 #   background favour explanations that anticipate it. A selectivity score should be reported
 #   with its removal, its order (recomputed or fixed) and the range of the curve it integrates;
