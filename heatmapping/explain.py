@@ -17,7 +17,7 @@ import numpy as np
 
 from . import checks
 from .layers import ReLU
-from .lrp import lrp, top_relevance
+from .lrp import block_size, lrp, rows, top_relevance
 from .network import Sequential
 
 __all__ = ["sensitivity", "simple_taylor", "lrp", "deconvolution", "guided_backprop",
@@ -35,10 +35,27 @@ def output_weights(output: np.ndarray, target) -> np.ndarray:
     return top_relevance(np.ones_like(output), target)
 
 
-def gradient(net: Sequential, x, *, target=None) -> np.ndarray:
-    """d (u . f(x)) / dx, with u = e_c for a class target; shape of ``x``."""
+def _by_blocks(fn, net: Sequential, x, target) -> np.ndarray:
+    """``fn(net, x, target)`` over a large batch one block of samples at a time (the blocks of
+    ``lrp``: bounded memory, as fast per sample as batches of a few hundred), joined."""
+    checks.network(net)
+    x = net.check_input(x)
+    n = len(x)
+    block = block_size(net, x) if n > 64 else n
+    if block >= n:
+        return fn(net, x, target)
+    return np.concatenate([fn(net, x[i:i + block], rows(target, i, i + block, n))
+                           for i in range(0, n, block)])
+
+
+def _gradient(net: Sequential, x: np.ndarray, target) -> np.ndarray:
     A = net.activations(x)
     return net.backward(A, output_weights(A[-1], target))[0]
+
+
+def gradient(net: Sequential, x, *, target=None) -> np.ndarray:
+    """d (u . f(x)) / dx, with u = e_c for a class target; shape of ``x``."""
+    return _by_blocks(_gradient, net, x, target)
 
 
 def sensitivity(net: Sequential, x, *, target=None) -> np.ndarray:
@@ -64,16 +81,18 @@ def simple_taylor(net: Sequential, x, *, target=None, root=0.0,
     sum_i R_i = f(x) exactly (gradient x input).  With biases, or another root, the
     higher-order terms do not vanish and sum_i R_i differs from f(x).
     """
-    x = np.asarray(x)
+    checks.network(net)
+    x = net.check_input(x)
+    if np.ndim(root) == 0:
+        checks.number(root, "root")
+    else:
+        checks.floats(root, "root", allow_int=True)
     try:
         root = np.broadcast_to(np.asarray(root, dtype=x.dtype), x.shape)
-    except (TypeError, ValueError):
+    except ValueError:
         raise ValueError(f"root: expected a number or an array broadcasting to the input's "
                          f"shape {x.shape}, got {np.shape(root)}") from None
-    if not np.all(np.isfinite(root)):
-        raise ValueError("root: the root point contains NaN or Inf; expected finite values")
-    if gradient_at not in ("input", "root"):
-        raise ValueError(f"gradient_at must be 'input' or 'root', got {gradient_at!r}")
+    checks.choice(gradient_at, "gradient_at", ("input", "root"))
     if gradient_at == "root":
         # the class of the *input* is explained even when the gradient is taken at the root
         if target is None:
@@ -86,11 +105,13 @@ def simple_taylor(net: Sequential, x, *, target=None, root=0.0,
 
 def _relu_modified_backward(net: Sequential, x, target, relu_backward) -> np.ndarray:
     """Backward pass with the ReLU's backward replaced; every other layer's is unchanged."""
-    A = net.activations(x)
-    g = output_weights(A[-1], target)
-    for layer, a in zip(reversed(net.layers), reversed(A[:-1])):
-        g = relu_backward(a, g) if isinstance(layer, ReLU) else layer.backward(a, g)
-    return g
+    def backward(net, x, target):
+        A = net.activations(x)
+        g = output_weights(A[-1], target)
+        for layer, a in zip(reversed(net.layers), reversed(A[:-1])):
+            g = relu_backward(a, g) if isinstance(layer, ReLU) else layer.backward(a, g)
+        return g
+    return _by_blocks(backward, net, x, target)
 
 
 def deconvolution(net: Sequential, x, *, target=None) -> np.ndarray:
@@ -159,8 +180,8 @@ def _mean_gradient(net: Sequential, u: np.ndarray, copies, count: int, *, batch_
     pass, in row order.  The sum is kept in float64 and returned in the inputs' dtype.
     """
     N, total = len(u), None
-    for rows in _rows(count * len(u), batch_size):
-        j, n = np.divmod(rows, N)
+    for batch in _rows(count * len(u), batch_size):
+        j, n = np.divmod(batch, N)
         g = gradient(net, copies(j, n), target=u[n])               # (B, ...), u fixed from x
         if total is None:
             total, dtype = np.zeros((N,) + g.shape[1:]), g.dtype
