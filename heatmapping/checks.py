@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 __all__ = ["given", "number", "integer", "index", "choice", "floats", "batch", "finite",
-           "generator", "function", "network", "bounds"]
+           "generator", "function", "network", "bounds", "flag"]
 
 
 def given(value, width: int = 60) -> str:
@@ -148,3 +148,11 @@ def bounds(value, name: str) -> tuple[float, float]:
     if not low < high:
         raise ValueError(f"{name}: expected low < high, got {tuple(value)!r}")
     return low, high
+
+
+def flag(value, name: str) -> bool:
+    """A yes/no switch: True or False (not 0, 1 or a string, which would hide a misplaced
+    positional argument)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {given(value)}")
+    return bool(value)

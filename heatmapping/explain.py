@@ -230,6 +230,7 @@ def integrated_gradients(net: Sequential, x, *, target=None, baseline=0.0, steps
     """
     x = checks.batch(x, "x")
     steps = checks.integer(steps, "steps", low=1)
+    return_error = checks.flag(return_error, "return_error")
     batch_size = checks.integer(batch_size, "batch_size", low=1)
     x0 = _reference(baseline, x, "baseline")
     f, u = _fixed_target(net, x, target)
@@ -287,6 +288,7 @@ def smoothgrad(net: Sequential, x, *, target=None, noise: float = 0.15, samples:
     x = checks.batch(x, "x")
     noise = checks.number(noise, "noise", low=0)
     samples = checks.integer(samples, "samples", low=1)
+    squared = checks.flag(squared, "squared")
     batch_size = checks.integer(batch_size, "batch_size", low=1)
     rng = np.random.default_rng(0) if rng is None else checks.generator(rng, "rng")
     _, u = _fixed_target(net, x, target)

@@ -29,7 +29,7 @@ from typing import Mapping
 
 import numpy as np
 
-from . import fast_lrp
+from . import checks, fast_lrp
 from .layers import BatchNorm, Dropout, Flatten, Layer, LpPool2d, MaxPool2d, ReLU, SumPool2d
 from .network import Sequential
 from .rules import PRESETS, Epsilon, Rule, stabilize
@@ -335,6 +335,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
         if not return_layers:
             return out.astype(np.float16)
         return LRPResult([r.astype(np.float16) for r in out.R], out.ledger)
+    return_layers = checks.flag(return_layers, "return_layers")
     rule_of = resolve_rules(net, rules)
     filters = _checked_filters(filters, len(net.layers))
     x = net.check_input(x)

@@ -399,6 +399,9 @@ CATALOGUE = [
      'steps'),
     ('smoothgrad noise -1', lambda tmp: explain.smoothgrad(NET, X, noise=-1.0), ValueError, 'noise'),
     ('occlusion patch 5', lambda tmp: explain.occlusion(NET, X, patch=(5, 5)), ValueError, 'patch'),
+    ('smoothgrad squared 1', lambda tmp: explain.smoothgrad(NET, X, squared=1), TypeError, 'squared'),
+    ('lrp return_layers "yes"', lambda tmp: explain.lrp(NET, X, return_layers="yes"), TypeError,
+     'return_layers'),
     ('guided_backprop target 11', lambda tmp: explain.guided_backprop(NET, X, target=11), ValueError, 'target'),
 ]
 
