@@ -173,3 +173,14 @@ def test_rules_are_immutable_values():
     assert AlphaBeta(alpha=2, beta=1) == AlphaBeta(alpha=2, beta=1)
     with pytest.raises(Exception):
         ZPlus().eps = 1.0
+
+
+def test_zbox_near_its_bounds_has_no_cancellation():
+    """An input a hair below h (or above l): z_j = (x - l) w^+ + (x - h) w^- is tiny for a
+    negative weight, yet R_i = R_j exactly; x w - l w^+ - h w^- computed as such loses R to
+    cancellation (it gave 1.0 and 1.125 here, for an exact 0.8982)."""
+    layer = Linear(np.array([[0.1257302210933933, -0.1321048632913019, 0.6404226504432821]]), np.zeros(3))
+    R_top = np.array([[0.12573022109339327, 0.13210486329130186, 0.640422650443282]])
+    for x in (1 - 2.0 ** -53, -1 + 2.0 ** -52):
+        R = propagate(layer, np.array([[x]]), R_top, ZBox(-1.0, 1.0))
+        assert R[0, 0] == pytest.approx(R_top.sum(), rel=1e-12)
