@@ -143,7 +143,7 @@ def _explain(args) -> None:
     idx = _indices(args.index, len(images))
     x = models.inputs_for(net, images[idx])
     target = args.target
-    kwargs = {"rules": args.rules, "max_pool": args.max_pool} if args.method == "lrp" else {}
+    kwargs = METHOD_OPTIONS.get(args.method, lambda a: {})(args)
     R = METHODS[args.method](net, x, target=target, **kwargs)
     logits = net.forward(x)
     explained = logits.argmax(axis=1) if target is None else np.full(len(x), target)
@@ -156,14 +156,36 @@ def _explain(args) -> None:
         print(f"digit {i}: label {labels[i]}, explained class {c}, f = {f[c]:.4f}, "
               f"sum R = {r.sum():.4f}")
     path = render.heatmap_grid(images[idx], heat, titles, args.out)
-    print(f"{args.method} ({args.rules if args.method == 'lrp' else 'no rules'}) on {source}; "
-          f"wrote {Path(path).resolve()}")
+    settings = ", ".join(f"{k} {v}" for k, v in kwargs.items()) if kwargs else "no parameters"
+    print(f"{args.method} ({settings}) on {source}; wrote {Path(path).resolve()}")
+
+
+#: the flags of ``explain`` that each method takes (the others ignore them)
+METHOD_OPTIONS = {
+    "lrp": lambda a: {"rules": a.rules, "max_pool": a.max_pool},
+    "integrated_gradients": lambda a: {"baseline": a.baseline, "steps": a.steps},
+    "smoothgrad": lambda a: {"noise": a.noise, "samples": a.samples, "squared": a.squared},
+    "occlusion": lambda a: {"patch": a.patch, "fill": a.fill},
+}
+
+
+def _window(text: str) -> tuple[int, ...]:
+    """An argparse type: '4' (a square patch) or '4,4' / '4x4' -> (4, 4)."""
+    try:
+        sizes = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected a patch size like 4 or 4,4, got {text!r}")
+    return sizes * 2 if len(sizes) == 1 else sizes
 
 
 def _bench(args) -> None:
-    """Time forward, gradient and LRP of the shipped models on 256 digits."""
+    """Time forward, gradient and LRP of the shipped models on 256 digits, then LRP over
+    many digits, pixel-flipping, RBM and VAE epochs (and, with --busy, a loaded machine)."""
     images, _, source = data.load_test_digits(args.data)
-    bench.run(images[:args.n], source=source, dtypes=args.dtype)
+    bench.run(images[:args.n], source=source, dtypes=args.dtype, folder=args.data,
+              quick=args.quick, busy=args.busy)
 
 
 def _download(args) -> None:
@@ -227,11 +249,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="explain digits with a method and draw the heatmaps")
     p.add_argument("--model", default="cnn", help="model name (mlp, cnn, cnn_max, cnn_strided) or file "
                         "(default cnn)")
-    p.add_argument("--method", choices=sorted(METHODS), default="lrp")
+    p.add_argument("--method", choices=sorted(METHODS), default="lrp", metavar="METHOD",
+                   help="lrp (default), sensitivity, simple_taylor, deconvolution, "
+                        "guided_backprop (the paper's Sec. 4); or the baselines "
+                        "integrated_gradients, smoothgrad, occlusion")
     p.add_argument("--rules", choices=sorted(PRESETS), default="deep_taylor",
-                   help="LRP rule preset (default deep_taylor)")
+                   help="lrp: rule preset (default deep_taylor)")
     p.add_argument("--max-pool", choices=["proportional", "winner"], default="proportional",
-                   help="LRP through max pooling (default proportional)")
+                   help="lrp: relevance through max pooling (default proportional)")
+    p.add_argument("--steps", type=_positive_int, default=32,
+                   help="integrated_gradients: midpoint-rule steps, gradients per digit "
+                        "(default 32)")
+    p.add_argument("--baseline", type=float, default=0.0,
+                   help="integrated_gradients: the baseline image's value (default 0, "
+                        "mid-grey; -1 is black)")
+    p.add_argument("--noise", type=float, default=0.15,
+                   help="smoothgrad: noise sigma relative to each digit's range of values "
+                        "(default 0.15)")
+    p.add_argument("--samples", type=_positive_int, default=32,
+                   help="smoothgrad: noisy copies, gradients per digit (default 32)")
+    p.add_argument("--squared", action="store_true",
+                   help="smoothgrad: the mean squared gradient (SmoothGrad-squared)")
+    p.add_argument("--patch", type=_window, default=(4, 4),
+                   help="occlusion: patch size, 4 or 4,4 (default 4,4; it must divide the "
+                        "network's input, 32 for the CNNs, 28 for the MLP)")
+    p.add_argument("--fill", type=float, default=0.0,
+                   help="occlusion: what an occluded pixel becomes (default 0, mid-grey; -1 "
+                        "is black)")
     p.add_argument("--index", default="0..11", help="digits to explain: A..B, A or A,B,C")
     p.add_argument("--target", type=int, help="class to explain (default: the predicted class)")
     p.add_argument("--data", help="MNIST folder (default: $HEATMAPPING_DATA or ../shared/data/mnist, else the embedded digits)")
@@ -244,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=_positive_int, default=256, help="number of digits (default 256)")
     p.add_argument("--dtype", nargs="+", choices=["float32", "float64"],
                    default=["float32", "float64"])
+    p.add_argument("--quick", action="store_true", help="fewer runs and digits (for tests)")
+    p.add_argument("--busy", action="store_true",
+                   help="also time forward and LRP while another process keeps one core busy")
     p.set_defaults(run=_bench)
 
     p = sub.add_parser("download", help="download the official MNIST files (needs a network)")

@@ -64,12 +64,56 @@ def test_a_target_that_is_not_a_class_index_is_refused_by_the_parser(capsys):
 
 
 @pytest.mark.parametrize("method", ["lrp", "sensitivity", "simple_taylor", "deconvolution",
-                                    "guided_backprop"])
+                                    "guided_backprop", "integrated_gradients", "smoothgrad",
+                                    "occlusion"])
 def test_explain_draws_every_method(method, tmp_path, capsys):
     out = tmp_path / f"{method}.png"
     assert main(["explain", "--method", method, "--index", "0..3", "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert len(re.findall(r"^digit \d+: label", capsys.readouterr().out, re.M)) == 4
+
+
+def test_explain_help_names_every_method_of_the_package(capsys):
+    from heatmapping.explain import METHODS
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())        # argparse wraps the help
+    for name in METHODS:
+        assert name in text, f"explain --help does not mention {name}"
+    for flag in ("--steps", "--baseline", "--noise", "--samples", "--squared", "--patch", "--fill"):
+        assert flag in text, f"explain --help does not describe {flag}"
+
+
+@pytest.mark.parametrize("argv, settings", [
+    (["--method", "integrated_gradients", "--steps", "4", "--baseline", "-1"],
+     "integrated_gradients (baseline -1.0, steps 4)"),
+    (["--method", "smoothgrad", "--noise", "0.1", "--samples", "3", "--squared"],
+     "smoothgrad (noise 0.1, samples 3, squared True)"),
+    (["--method", "occlusion", "--patch", "8", "--fill", "-1"], "occlusion (patch (8, 8), fill -1.0)"),
+    (["--method", "occlusion", "--patch", "2x4"], "occlusion (patch (2, 4), fill 0.0)"),
+], ids=["ig", "smoothgrad", "occlusion", "occlusion-2x4"])
+def test_explain_passes_the_baselines_flags(argv, settings, tmp_path, capsys):
+    assert main(["explain", *argv, "--index", "0", "--out", str(tmp_path / "e.png")]) == 0
+    assert settings in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--patch", "5"], r"error: patch: expected windows that cover axis 0 of the images \(32, 32\)"),
+    (["--noise", "-1"], r"error: noise: expected a number >= 0, got -1\.0"),
+], ids=["patch-not-tiling", "negative-noise"])
+def test_explain_reports_a_bad_baseline_setting_by_name(argv, message, tmp_path, capsys):
+    method = "occlusion" if "--patch" in argv else "smoothgrad"
+    assert main(["explain", "--method", method, *argv, "--index", "0", "--out", str(tmp_path / "e.png")]) == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("flag, text", [("--patch", "0"), ("--patch", "a"), ("--steps", "0"),
+                                        ("--samples", "-2")])
+def test_explain_parser_refuses_malformed_counts_and_patches(flag, text, capsys):
+    with pytest.raises(SystemExit):
+        main(["explain", flag, text])
+    assert f"argument {flag}: expected" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("preset", ["deep_taylor", "alpha2beta1", "epsilon", "deep_taylor_real"])
@@ -93,7 +137,7 @@ def test_explain_refuses_bad_indices(capsys, tmp_path):
 
 
 def test_bench_prints_the_ratios_measured_in_one_run(capsys):
-    assert main(["bench", "-n", "8", "--dtype", "float32"]) == 0
+    assert main(["bench", "-n", "8", "--dtype", "float32", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "BLAS 1024x1024 matmul" in out and out.count("LRP/forward") == 2
     assert "% of the matmul rate" in out and "speedup over per-neuron LRP" in out

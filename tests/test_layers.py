@@ -249,3 +249,19 @@ def test_bad_input_gets_a_clear_error(name, rng):
     make, error, message = BAD_INPUT[name]
     with pytest.raises(error, match=message):
         make(rng)
+
+
+def test_convolution_in_small_pieces_gives_the_same_numbers(monkeypatch):
+    """The convolutions cut their BLAS products into pieces (layers._SMALL_PRODUCT) and their
+    im2col into blocks (layers._IM2COL_BYTES); at the tests' sizes neither cut happens unless
+    the limits are made tiny: the results are the same to rounding either way."""
+    import heatmapping.layers as layers
+    rng = np.random.default_rng(5)
+    conv = Conv2d(rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4), stride=2, padding=1)
+    a = rng.standard_normal((5, 3, 9, 8))
+    g = rng.standard_normal(conv.forward(a).shape)
+    z, back = conv.forward(a), conv.backward(a, g)
+    monkeypatch.setattr(layers, "_SMALL_PRODUCT", 1)
+    monkeypatch.setattr(layers, "_IM2COL_BYTES", 1)
+    np.testing.assert_allclose(conv.forward(a), z, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(conv.backward(a, g), back, rtol=1e-13, atol=1e-13)
