@@ -64,6 +64,17 @@ def _sigmoid(t):
     return 0.5 * (1.0 + np.tanh(0.5 * t))
 
 
+def _softplus(t):
+    """log(1 + exp(t)) = max(t, 0) + log(1 + exp(-|t|)): no overflow, and ufuncs that NumPy
+    vectorises (``np.logaddexp(0, t)`` is several times slower in float32)."""
+    e = np.abs(t)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    np.log1p(e, out=e)
+    e += np.maximum(t, 0.0)
+    return e
+
+
 def _mlp(d_in: int, d_hidden: int, d_out: int, rng: np.random.Generator, dtype) -> Sequential:
     return Sequential([Linear.init(d_in, d_hidden, rng=rng, dtype=dtype), ReLU(),
                        Linear.init(d_hidden, d_out, rng=rng, dtype=dtype)], input_shape=(d_in,))
@@ -76,6 +87,18 @@ def _parameters(net: Sequential) -> list[np.ndarray]:
 
 def _parameter_gradients(net: Sequential, A, G) -> list[np.ndarray]:
     return [g for _, _, g in net.parameter_gradients(A, G)]
+
+
+def _backward_to_first_layer(net: Sequential, A, grad_out) -> list:
+    """``net.backward(A, grad_out)`` without the input gradient G[0] (None in its place).
+
+    Training needs the gradients at the outputs of the layers, not at the data: skipping
+    G[0] of the encoder saves its largest product, (N, 900) @ W^T (900, 784).
+    """
+    G = [grad_out]
+    for layer, a in zip(reversed(net.layers[1:]), reversed(A[1:-1])):
+        G.append(layer.backward(a, G[-1]))
+    return [None] + G[::-1]
 
 
 class VAE:
@@ -217,9 +240,9 @@ class VAE:
         """log p(x | z) per sample (N,) and its gradient with respect to the logits (N, D)."""
         if self.likelihood == "bernoulli":
             t = 0.5 * (x + 1.0)
-            return (t * logits - np.logaddexp(0.0, logits)).sum(axis=1), t - _sigmoid(logits)
+            return (t * logits - _softplus(logits)).sum(axis=1), t - _sigmoid(logits)
         g = np.tanh(0.5 * logits)
-        s2 = self.noise_std ** 2
+        s2 = float(self.noise_std) ** 2
         value = -0.5 * ((x - g) ** 2).sum(axis=1) / s2 - 0.5 * x.shape[1] * np.log(2 * np.pi * s2)
         return value, (x - g) / s2 * 0.5 * (1.0 - g * g)
 
@@ -243,22 +266,23 @@ class VAE:
         d/d mu = d/dz + beta mu,  d/d log_var = d/dz eps sigma / 2 + beta (exp(log_var) - 1) / 2
         (the beta terms are the KL's), all divided by the batch size.
         """
-        n = len(x)
+        # a Python float: an np.float64 beta would promote float32 gradients to float64
+        n, beta = len(x), float(self.beta)
         A = self.encoder_.activations(x)
         mu, log_var = A[-1][:, :self.n_latent], A[-1][:, self.n_latent:]
         z = mu + np.exp(0.5 * log_var) * eps                   # reparameterisation
         B = self.decoder_.activations(z)
         log_lik, d_logits = self._log_likelihood(x, B[-1])
         kl = 0.5 * (mu ** 2 + np.exp(log_var) - 1.0 - log_var).sum(axis=1)
-        loss = float(np.mean(self.beta * kl - log_lik))
+        loss = float(np.mean(beta * kl - log_lik))
         parts = {"kl": float(kl.mean()), "log_likelihood": float(log_lik.mean())}
         if not gradients:
             return loss, parts, None
         GB = self.decoder_.backward(B, -d_logits / n)
-        d_mu = GB[0] + self.beta * mu / n
+        d_mu = GB[0] + beta * mu / n
         d_log_var = (GB[0] * eps * 0.5 * np.exp(0.5 * log_var)
-                     + self.beta * 0.5 * (np.exp(log_var) - 1.0) / n)
-        GA = self.encoder_.backward(A, np.concatenate([d_mu, d_log_var], axis=1))
+                     + beta * 0.5 * (np.exp(log_var) - 1.0) / n)
+        GA = _backward_to_first_layer(self.encoder_, A, np.concatenate([d_mu, d_log_var], axis=1))
         grads = (_parameter_gradients(self.decoder_, B, GB)
                  + _parameter_gradients(self.encoder_, A, GA))
         return loss, parts, grads

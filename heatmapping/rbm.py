@@ -65,6 +65,15 @@ def _sigmoid(t: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * t))
 
 
+def _sigmoid_(t: np.ndarray) -> np.ndarray:
+    """:func:`_sigmoid` in place: the same operations in the same order, no temporaries."""
+    t *= 0.5
+    np.tanh(t, out=t)
+    t += 1.0
+    t *= 0.5
+    return t
+
+
 def _softplus(t: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, t)
 
@@ -298,19 +307,19 @@ class GaussianRBM:
             X_val = self._check_x(X_val, "fit (X_val)")
         V = ((X - self.mean_) / self.scale_).astype(dtype)
         optimizer = SGD(self.learning_rate, self.initial_momentum)
+        batch = int(self.batch_size)
+        work = _CDWorkspace(min(batch, len(V)), D, H, dtype)
         self.history_ = []
         for epoch in range(1, int(self.n_epochs) + 1):
             start = time.perf_counter()
             switched = epoch > self.momentum_switch
             optimizer.momentum = self.momentum if switched else self.initial_momentum
-            order = rng.permutation(len(V))
+            shuffled = V[rng.permutation(len(V))]           # (N, D): batches are contiguous views
             squared_error = 0.0
-            for i in range(0, len(V), int(self.batch_size)):
-                v0 = V[order[i:i + int(self.batch_size)]]
-                grads, reconstruction = self._cd_gradients(v0, rng)
-                squared_error += float((((reconstruction - v0) * self.scale_) ** 2).sum())
-                # CD gives ascent directions of the log-likelihood; SGD descends
-                optimizer.step([self.W_, self.a_, self.b_], [-g for g in grads])
+            for i in range(0, len(V), batch):
+                v0 = shuffled[i:i + batch]
+                squared_error += self._cd_update(v0, rng, work)
+                optimizer.step([self.W_, self.a_, self.b_], work.descent)
             record = {"epoch": epoch, "train_error": squared_error / V.size}
             if X_val is not None:
                 record["val_error"] = self.reconstruction_error(X_val)
@@ -322,20 +331,66 @@ class GaussianRBM:
                       f"({time.perf_counter() - start:.1f} s)", flush=True)
         return self
 
-    def _cd_gradients(self, v0, rng):
-        """CD-k ascent directions for (W, a, b) on a batch v0 (n, D), and the mean-field
-        reconstruction of v0 (for the progress report)."""
-        n, dtype = len(v0), v0.dtype
-        p0 = _sigmoid(v0 @ self.W_ + self.b_)                  # (n, H)
-        reconstruction = self.a_ + p0 @ self.W_.T
-        v, p = v0, p0
-        for _ in range(int(self.cd_steps)):
-            h = (rng.random(p.shape, dtype=dtype) < p).astype(dtype)        # h ~ p(h | v)
-            noise = rng.standard_normal(v0.shape, dtype=dtype)
-            v = self.a_ + h @ self.W_.T + noise                               # v ~ N(a + W h, I)
-            p = _sigmoid(v @ self.W_ + self.b_)
-        dW = (v0.T @ p0 - v.T @ p) / n - self.weight_decay * self.W_
-        return (dW, (v0 - v).mean(axis=0), (p0 - p).mean(axis=0)), reconstruction
+    def _cd_update(self, v0, rng, work: _CDWorkspace) -> float:
+        """CD-k on a batch v0 (n, D): the descent directions (minus the ascent directions of
+        :meth:`fit`'s docstring) for (W, a, b) written into ``work.descent``; returns the
+        batch's squared reconstruction error in pixel units (for the progress report).
+
+        Every product goes into ``work``'s arrays.  The reconstruction a + p(h | v0) W^T and
+        the first Gibbs step's a + h W^T share one product: [p0; h] (2n, H) @ W^T.
+        """
+        n, W, a, b = len(v0), self.W_, self.a_, self.b_
+        ph, wph = work.ph[:2 * n], work.wph[:2 * n]          # (2n, H), (2n, D)
+        p0, h = ph[:n], ph[n:]                                # p(h | v0) and the sample h
+        np.matmul(v0, W, out=p0)
+        p0 += b
+        _sigmoid_(p0)                                         # p0 = sigmoid(v0 W + b)
+        p = p0
+        for step in range(int(self.cd_steps)):
+            np.less(rng.random(p.shape, dtype=v0.dtype, out=work.u[:n]), p, out=h)  # h ~ p(h | v)
+            noise = rng.standard_normal(v0.shape, dtype=v0.dtype, out=work.noise[:n])
+            if step == 0:
+                np.matmul(ph, W.T, out=wph)                   # [p0 W^T; h W^T]
+            else:
+                np.matmul(h, W.T, out=wph[n:])
+            v = wph[n:]
+            v += a
+            v += noise                                        # v ~ N(a + W h, I)
+            p = work.pk[:n]
+            np.matmul(v, W, out=p)
+            p += b
+            _sigmoid_(p)                                      # p = sigmoid(v W + b)
+            if step == 0:                                     # before a next step overwrites it
+                error = wph[:n]
+                error += a                                    # reconstruction a + p0 W^T
+                error -= v0
+                error *= self.scale_
+                error *= error
+                squared_error = float(error.sum())
+        # dW = -(<v0 p0^T> - <v p^T>) + weight_decay W, da = -(<v0> - <v>), db = -(<p0> - <p>)
+        dW, da, db = work.descent
+        np.matmul(v.T, p, out=dW)
+        dW -= np.matmul(v0.T, p0, out=work.dW)
+        dW /= n
+        if self.weight_decay:
+            dW += np.multiply(W, float(self.weight_decay), out=work.dW)
+        np.mean(v - v0, axis=0, out=da)
+        np.mean(p - p0, axis=0, out=db)
+        return squared_error
+
+
+class _CDWorkspace:
+    """The arrays one CD update writes into, allocated once per :meth:`GaussianRBM.fit` for
+    batches of up to ``n`` samples (a smaller last batch uses their first rows)."""
+
+    def __init__(self, n: int, D: int, H: int, dtype):
+        self.ph = np.empty((2 * n, H), dtype)     # [p(h | v0); h]
+        self.wph = np.empty((2 * n, D), dtype)    # [p(h | v0) W^T; h W^T]
+        self.pk = np.empty((n, H), dtype)         # p(h | v_k)
+        self.u = np.empty((n, H), dtype)          # uniforms that sample h
+        self.noise = np.empty((n, D), dtype)      # Gaussian noise that samples v
+        self.dW = np.empty((D, H), dtype)
+        self.descent = [np.empty((D, H), dtype), np.empty(D, dtype), np.empty(H, dtype)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -71,18 +71,29 @@ def random_shift(x: np.ndarray, max_shift: int, rng: np.random.Generator,
 
 
 class SGD:
-    """Gradient descent with (heavy-ball) momentum: v <- mu v - lr g; p <- p + v."""
+    """Gradient descent with (heavy-ball) momentum: v <- mu v - lr g; p <- p + v.
+
+    Each update runs in place in the parameter's dtype (float32 parameters are updated in
+    float32), into a velocity per parameter and one work array kept between steps.
+    """
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9):
         self.learning_rate = checks.number(learning_rate, "learning_rate", low=0, open_low=True)
         self.momentum = checks.number(momentum, "momentum", low=0)
         self.velocity: dict[int, np.ndarray] = {}
+        self._scratch: dict[np.dtype, list[np.ndarray]] = {}
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray], lr_scale: float = 1.0):
+        # Python floats: under NumPy 2's promotion rules an np.float64 factor (a cosine
+        # lr_scale, a momentum set from a NumPy scalar) would run every update in float64
+        lr, mu = float(self.learning_rate * lr_scale), float(self.momentum)
         for i, (p, g) in enumerate(zip(params, grads)):
-            v = self.velocity.setdefault(i, np.zeros_like(p))
-            v *= self.momentum
-            v -= self.learning_rate * lr_scale * g
+            if i not in self.velocity:
+                self.velocity[i] = np.zeros_like(p)
+            v = self.velocity[i]
+            s, = _work_arrays(self._scratch, p, 1)
+            v *= mu
+            v -= np.multiply(g, lr, out=s)                         # v <- mu v - lr g
             p += v
 
 
@@ -101,18 +112,48 @@ class Adam:
         self.eps = checks.number(eps, "eps", low=0, open_low=True)
         self.m: dict[int, np.ndarray] = {}
         self.v: dict[int, np.ndarray] = {}
+        self._scratch: dict[np.dtype, list[np.ndarray]] = {}
         self.t = 0
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray], lr_scale: float = 1.0):
+        """One update of every parameter in place, in the parameter's dtype:
+
+            m <- m + (1 - beta1) (g - m),   v <- v + (1 - beta2) (g^2 - v)
+            p <- p - lr_t m / (sqrt(v) + eps),   lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)
+
+        Fused into two work arrays kept between steps (no temporaries), with the same
+        operations in the same order as the formulas above, so the result is that of the
+        formulas bit for bit.
+        """
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         lr = float(self.learning_rate * lr_scale * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t))
         for i, (p, g) in enumerate(zip(params, grads)):
-            m = self.m.setdefault(i, np.zeros_like(p))
-            v = self.v.setdefault(i, np.zeros_like(p))
-            m += (1 - b1) * (g - m)
-            v += (1 - b2) * (g * g - v)
-            p -= lr * m / (np.sqrt(v) + self.eps)
+            if i not in self.m:
+                self.m[i], self.v[i] = np.zeros_like(p), np.zeros_like(p)
+            m, v = self.m[i], self.v[i]
+            s, d = _work_arrays(self._scratch, p, 2)
+            np.subtract(g, m, out=s)
+            s *= 1 - b1
+            m += s                                                 # m += (1 - b1) (g - m)
+            np.multiply(g, g, out=s)
+            s -= v
+            s *= 1 - b2
+            v += s                                                 # v += (1 - b2) (g^2 - v)
+            np.multiply(m, lr, out=s)
+            np.sqrt(v, out=d)
+            d += self.eps
+            s /= d
+            p -= s                                                 # p -= lr m / (sqrt(v) + eps)
+
+
+def _work_arrays(buffers: dict, p: np.ndarray, n: int) -> list[np.ndarray]:
+    """``n`` work arrays of parameter ``p``'s shape and dtype: views of flat arrays that all
+    parameters share and that are kept between steps, so a step allocates nothing."""
+    flat = buffers.get(p.dtype)
+    if flat is None or flat[0].size < p.size:
+        flat = buffers[p.dtype] = [np.empty(p.size, p.dtype) for _ in range(n)]
+    return [f[:p.size].reshape(p.shape) for f in flat]
 
 
 def predict(net: Sequential, x: np.ndarray, *, batch_size: int = 500) -> np.ndarray:
@@ -267,7 +308,7 @@ class Trainer:
         params, grads = [], []
         for name, p, dp in net.parameter_gradients(A, G):
             if name == "W" and self.weight_decay:
-                dp = dp + self.weight_decay * p
+                dp = dp + float(self.weight_decay) * p          # a Python float keeps the dtype
             params.append(p)
             grads.append(dp)
         optimizer.step(params, grads, lr_scale)

@@ -95,6 +95,22 @@ def test_fit_follows_the_estimator_conventions():
     assert not np.array_equal(vae.decode(np.ones((1, 2))), other.decode(np.ones((1, 2))))
 
 
+def test_float32_training_stays_float32_whatever_the_hyper_parameters_type():
+    """NumPy scalars as hyper-parameters (np.float64 under NumPy 2's promotion rules) must not
+    turn float32 gradients and Adam steps into float64 ones: the same model, bit for bit."""
+    x = np.tanh(np.random.default_rng(0).normal(0, 1, (40, 6)))
+    options = dict(n_latent=2, n_hidden=5, n_epochs=2, batch_size=16, dtype="float32")
+    for likelihood in ("bernoulli", "gaussian"):
+        floats = dict(learning_rate=1e-2, beta=2.0, noise_std=0.3)
+        plain = VAE(**options, likelihood=likelihood, **floats).fit(x)
+        numpy = VAE(**options, likelihood=likelihood,
+                    **{k: np.float64(v) for k, v in floats.items()}).fit(x)
+        for i, (p, q) in enumerate(zip(numpy.parameters(), plain.parameters())):
+            assert p.dtype == np.float32, f"{likelihood}: parameter {i} is {p.dtype}"
+            np.testing.assert_array_equal(p, q, err_msg=f"{likelihood}: NumPy scalars trained "
+                                                        f"another parameter {i}")
+
+
 def test_decoded_pixels_are_in_the_project_range():
     vae, _ = tiny_vae()
     x = vae.sample(100, rng=np.random.default_rng(0))

@@ -186,6 +186,71 @@ def test_fit_follows_the_estimator_conventions():
     assert not np.array_equal(rbm.W_, other.W_), "random_state is ignored"
 
 
+def cd_training_written_out(x, *, n_hidden, learning_rate, n_epochs, batch_size, cd_steps,
+                            momentum, initial_momentum, momentum_switch, weight_decay,
+                            min_scale, random_state, dtype):
+    """GaussianRBM.fit the slow way, as its docstring and Hinton's guide write CD-k: every
+    expectation a fresh product, sigmoid as 1 / (1 + exp(-t)), the same random draws in the
+    same order.  Returns W, a, b and the per-epoch training reconstruction errors."""
+    rng = np.random.default_rng(random_state)
+    mean, scale = x.mean(axis=0), np.maximum(x.std(axis=0), min_scale)
+    D = x.shape[1]
+    W = (0.01 * rng.standard_normal((D, n_hidden), dtype=dtype)).astype(np.float64)
+    a, b = np.zeros(D), np.zeros(n_hidden)
+    velocity = [np.zeros_like(W), np.zeros_like(a), np.zeros_like(b)]
+    sigmoid = lambda t: 1 / (1 + np.exp(-t))
+    v_data, errors = (x - mean) / scale, []
+    for epoch in range(1, n_epochs + 1):
+        mu = momentum if epoch > momentum_switch else initial_momentum
+        order, squared_error = rng.permutation(len(x)), 0.0
+        for i in range(0, len(x), batch_size):
+            v0 = v_data[order[i:i + batch_size]]
+            p0 = sigmoid(v0 @ W + b)
+            squared_error += float((((a + p0 @ W.T - v0) * scale) ** 2).sum())
+            v, p = v0, p0
+            for _ in range(cd_steps):
+                h = (rng.random(p.shape, dtype=dtype) < p).astype(float)
+                v = a + h @ W.T + rng.standard_normal(v0.shape, dtype=dtype)
+                p = sigmoid(v @ W + b)
+            ascent = [(v0.T @ p0 - v.T @ p) / len(v0) - weight_decay * W,
+                      (v0 - v).mean(axis=0), (p0 - p).mean(axis=0)]
+            for param, vel, g in zip((W, a, b), velocity, ascent):
+                vel *= mu
+                vel += learning_rate * g
+                param += vel
+        errors.append(squared_error / v_data.size)
+    return W, a, b, errors
+
+
+@pytest.mark.parametrize("k", [1, 3], ids=["CD-1", "CD-3"])
+def test_fit_is_cd_with_momentum_written_out(k):
+    """A short last batch, a momentum switch and weight decay: fit against the slow oracle."""
+    x = two_blob_data(23, np.random.default_rng(1))
+    options = dict(n_hidden=5, learning_rate=0.05, n_epochs=3, batch_size=10, cd_steps=k,
+                   momentum=0.9, initial_momentum=0.5, momentum_switch=1, weight_decay=0.01,
+                   min_scale=0.1, random_state=3)
+    rbm = GaussianRBM(**options, dtype="float64").fit(x)
+    W, a, b, errors = cd_training_written_out(x, **options, dtype=np.float64)
+    for name, mine, slow in (("W", rbm.W_, W), ("a", rbm.a_, a), ("b", rbm.b_, b)):
+        np.testing.assert_allclose(mine, slow, rtol=1e-10, atol=1e-13,
+                                   err_msg=f"{name} differs from CD-{k} written out")
+    np.testing.assert_allclose([r["train_error"] for r in rbm.history_], errors, rtol=1e-10)
+
+
+def test_float32_training_stays_float32_whatever_the_hyper_parameters_type():
+    """NumPy scalars as hyper-parameters (np.float64 under NumPy 2's promotion rules) must not
+    turn the float32 updates into float64 ones: the same model, bit for bit, as Python floats."""
+    x = two_blob_data(60, np.random.default_rng(0))
+    options = dict(n_hidden=6, n_epochs=3, batch_size=20, momentum_switch=1, dtype="float32")
+    floats = dict(learning_rate=1e-2, weight_decay=1e-3, momentum=0.9, initial_momentum=0.5)
+    plain = GaussianRBM(**options, **floats).fit(x)
+    numpy = GaussianRBM(**options, **{k: np.float64(v) for k, v in floats.items()}).fit(x)
+    for name in ("mean_", "scale_", "W_", "a_", "b_"):
+        assert getattr(numpy, name).dtype == np.float32, f"{name} is not float32"
+        np.testing.assert_array_equal(getattr(numpy, name), getattr(plain, name),
+                                      err_msg=f"{name}: NumPy scalars trained another model")
+
+
 def test_standardisation_floors_constant_pixels():
     x = two_blob_data(50, np.random.default_rng(0))
     x[:, 0] = -1.0                                   # a border pixel that never changes

@@ -6,7 +6,8 @@ import pytest
 
 from heatmapping import Conv2d, Dropout, Flatten, Linear, ReLU, Sequential, SumPool2d
 from heatmapping.testing import check_gradient
-from heatmapping.train import Trainer, accuracy, cross_entropy, log_softmax, random_shift, softmax
+from heatmapping.train import (SGD, Adam, Trainer, accuracy, cross_entropy, log_softmax,
+                               random_shift, softmax)
 
 
 def test_cross_entropy_gradient_matches_finite_differences(rng):
@@ -57,6 +58,82 @@ def tiny_cnn(rng):
                        Flatten(), Dropout(0.2), Linear.init(36, 2, rng=rng)], input_shape=(1, 6, 6))
 
 
+# --------------------------------------------------------------------------------------------
+# the optimizers: the formulas, in the parameters' dtype
+
+def sgd_written_out(p, g, velocity, lr, momentum):
+    """v <- mu v - lr g; p <- p + v, with Python-float factors (they keep the arrays' dtype)."""
+    velocity = momentum * velocity - lr * g
+    return p + velocity, velocity
+
+
+def adam_written_out(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """Kingma & Ba's step t: the moments, then p - lr_t m / (sqrt(v) + eps)."""
+    m = m + (1 - b1) * (g - m)
+    v = v + (1 - b2) * (g * g - v)
+    lr_t = float(lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t))
+    return p - lr_t * m / (np.sqrt(v) + eps), m, v
+
+
+#: what the Trainer's cosine schedule passes: an np.float64, which must not promote float32
+COSINE_SCALES = [np.float64(0.5 * (1 + np.cos(np.pi * s / 3))) for s in range(3)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_steps_are_the_formulas_in_the_parameters_dtype(dtype, rng):
+    params = [rng.standard_normal((30, 20)).astype(dtype), rng.standard_normal(20).astype(dtype)]
+    expected = [p.copy() for p in params]
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    adam = Adam(1e-2)
+    for t, scale in enumerate(COSINE_SCALES, start=1):
+        grads = [rng.standard_normal(p.shape).astype(dtype) for p in params]
+        adam.step(params, grads, scale)
+        for i, g in enumerate(grads):
+            m, v = moments[i]
+            expected[i], m, v = adam_written_out(expected[i], g, m, v, t, 1e-2 * scale)
+            moments[i] = m, v
+        for p, e in zip(params, expected):
+            assert p.dtype == dtype, f"Adam turned {np.dtype(dtype)} parameters into {p.dtype}"
+            np.testing.assert_array_equal(p, e, err_msg=f"Adam step {t} is not the formula "
+                                                        f"computed in {np.dtype(dtype)}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_steps_are_the_formulas_in_the_parameters_dtype(dtype, rng):
+    params = [rng.standard_normal((30, 20)).astype(dtype), rng.standard_normal(20).astype(dtype)]
+    expected = [p.copy() for p in params]
+    velocities = [np.zeros_like(p) for p in params]
+    sgd = SGD(1e-2, momentum=0.5)
+    for t, scale in enumerate(COSINE_SCALES, start=1):
+        sgd.momentum = np.float64(0.5 + 0.1 * t)       # as a caller may set it between epochs
+        grads = [rng.standard_normal(p.shape).astype(dtype) for p in params]
+        sgd.step(params, grads, scale)
+        for i, g in enumerate(grads):
+            expected[i], velocities[i] = sgd_written_out(expected[i], g, velocities[i],
+                                                         float(1e-2 * scale), 0.5 + 0.1 * t)
+        for p, e in zip(params, expected):
+            assert p.dtype == dtype, f"SGD turned {np.dtype(dtype)} parameters into {p.dtype}"
+            np.testing.assert_array_equal(p, e, err_msg=f"SGD step {t} is not the formula "
+                                                        f"computed in {np.dtype(dtype)}")
+
+
+def test_float32_steps_are_not_computed_in_float64(rng):
+    """The two tests above would also pass for a step computed in float64 and rounded back if
+    the data could not tell the two apart: check that they can."""
+    p, g = rng.standard_normal(600).astype(np.float32), rng.standard_normal(600).astype(np.float32)
+    zero = np.zeros_like(p)
+    in32 = adam_written_out(p, g, zero, zero, 1, 1e-2 * COSINE_SCALES[1])[0]
+    in64 = adam_written_out(*(a.astype(np.float64) for a in (p, g, zero, zero)), 1,
+                            1e-2 * COSINE_SCALES[1])[0]
+    assert not np.array_equal(in32, in64.astype(np.float32))
+    in32 = sgd_written_out(p, g, g, 1e-2, 0.9)[0]
+    in64 = sgd_written_out(*(a.astype(np.float64) for a in (p, g, g)), 1e-2, 0.9)[0]
+    assert not np.array_equal(in32, in64.astype(np.float32))
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_training_learns_a_separable_problem_and_keeps_biases_nonpositive(optimizer, rng):
     x, y = separable_problem(rng)
@@ -81,6 +158,29 @@ def test_training_is_deterministic_for_a_seed(rng):
     for a, b in zip(*[r.layers for r in runs]):
         for k in a.params():
             np.testing.assert_array_equal(a.params()[k], b.params()[k])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_float32_training_stays_float32_whatever_the_hyper_parameters_type(optimizer, rng):
+    """NumPy scalars as hyper-parameters and the cosine schedule's np.float64 factor must not
+    turn float32 updates into float64 ones: the same network, bit for bit, as Python floats."""
+    x, y = separable_problem(rng, 64)
+    floats = dict(learning_rate=1e-2, momentum=0.9, weight_decay=1e-3)
+    nets = []
+    for kind in (float, np.float64):
+        net = tiny_cnn(np.random.default_rng(0))
+        for layer in net.layers:
+            for name in layer.param_names:
+                setattr(layer, name, getattr(layer, name).astype(np.float32))
+        nets.append(Trainer(optimizer=optimizer, epochs=2, batch_size=16, verbose=False,
+                            **{k: kind(v) for k, v in floats.items()})
+                    .fit(net, x.astype(np.float32), y).net_)
+    for i, (plain, numpy) in enumerate(zip(*[n.layers for n in nets])):
+        for name in plain.param_names:
+            p, q = getattr(numpy, name), getattr(plain, name)
+            assert p.dtype == np.float32, f"layer {i} {name} became {p.dtype}"
+            np.testing.assert_array_equal(p, q, err_msg=f"layer {i} {name}: NumPy scalars "
+                                                        f"trained another network")
 
 
 def test_bias_projection_can_be_switched_off(rng):
