@@ -10,7 +10,7 @@ the same arithmetic in another order (sums of m copies, rows batched differently
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heatmapping import explain
@@ -253,6 +253,12 @@ def test_integrated_gradients_error_is_at_most_half_a_step_per_crossed_kink(seed
     assert np.all(error <= bound + 1e-9), (error, bound)
 
 
+# the baselines' laws at 300 examples: each runs a network several times per example, and the
+# paper's own laws in test_laws.py keep the CI profile's 2,000
+BASELINE_EXAMPLES = settings(max_examples=300)
+
+
+@BASELINE_EXAMPLES
 @given(data=st.data(), net=networks(), squared=st.booleans(), samples=st.integers(1, 4))
 def test_smoothgrad_with_zero_noise_is_the_gradient(data, net, squared, samples):
     x = data.draw(inputs(net))
@@ -304,6 +310,7 @@ def test_smoothgrad_is_reproducible_from_its_seed_and_different_across_seeds(rng
 
 
 @pytest.mark.parametrize("method", ["integrated_gradients", "smoothgrad", "occlusion"])
+@BASELINE_EXAMPLES
 @given(data=st.data(), net=networks(), scale=st.sampled_from([0.0, 1e-300, 1.0, 1e6]))
 def test_no_baseline_produces_nan_or_inf(method, data, net, scale):
     x = data.draw(inputs(net)) * scale                     # all-zero input included

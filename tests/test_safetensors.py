@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import safetensors.numpy as reference          # the reference implementation, a test extra
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -133,6 +133,7 @@ tensors_strategy = st.dictionaries(
     max_size=5)
 
 
+@settings(max_examples=500)
 @given(tensors=tensors_strategy,
        metadata=st.none() | st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))
 def test_random_tensors_survive_both_writers_and_both_readers(tensors, metadata):
