@@ -185,7 +185,12 @@ def _mean_gradient(net: Sequential, u: np.ndarray, copies, count: int, *, batch_
         g = gradient(net, copies(j, n), target=u[n])               # (B, ...), u fixed from x
         if total is None:
             total, dtype = np.zeros((N,) + g.shape[1:]), g.dtype
-        np.add.at(total, n, g ** power if power != 1 else g)       # rows of one sample summed
+        g = g ** power if power != 1 else g
+        # the rows are consecutive, so n counts up and wraps to 0 where a new copy starts: each
+        # run of samples is one slice to add (a loop over the copies in the pass, not samples)
+        cuts = [0, *(np.flatnonzero(n[1:] == 0) + 1), len(n)]
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            total[n[a]:n[a] + b - a] += g[a:b]
     return (total / count).astype(dtype)
 
 
