@@ -15,10 +15,14 @@ import numbers
 import numpy as np
 
 __all__ = ["given", "number", "integer", "index", "choice", "floats", "batch", "finite",
-           "generator", "function", "network", "bounds", "flag"]
+           "generator", "function", "network", "bounds", "flag", "has_nan_or_inf"]
 
 
-def given(value, width: int = 60) -> str:
+#: what an error message shows of a value, at most
+GIVEN_WIDTH = 60
+
+
+def given(value) -> str:
     """A short description of what the user passed, for error messages."""
     if isinstance(value, np.ndarray) and value.ndim > 0:
         return f"an array of shape {value.shape} and dtype {value.dtype}"
@@ -26,8 +30,8 @@ def given(value, width: int = 60) -> str:
         value = value.item()  # 0.5, not np.float64(0.5)
         return repr(value)
     text = repr(value)
-    if len(text) > width:
-        text = text[:width - 3] + "..."
+    if len(text) > GIVEN_WIDTH:
+        text = text[:GIVEN_WIDTH - 3] + "..."
     plain = isinstance(value, (str, bool, numbers.Number)) or value is None
     return text if plain else f"{text} ({type(value).__name__})"
 
@@ -39,13 +43,13 @@ def _is_real(value) -> bool:
             and (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)))
 
 
-def number(value, name: str, *, low=None, high=None, open_low: bool = False,
-           finite: bool = True) -> float:
-    """A real number (not a string, bool, array or complex) in [low, high] (or (low, high])."""
+def number(value, name: str, *, low=None, high=None, open_low: bool = False) -> float:
+    """A finite real number (not a string, bool, array or complex) in [low, high] (or
+    (low, high] with ``open_low``)."""
     if not _is_real(value):
         raise TypeError(f"{name}: expected a real number, got {given(value)}")
     v = float(value)
-    if finite and not np.isfinite(v):
+    if not np.isfinite(v):
         raise ValueError(f"{name}: expected a finite number, got {given(value)}")
     if low is not None and (v <= low if open_low else v < low):
         raise ValueError(f"{name}: expected a number {'>' if open_low else '>='} {low}, got {given(value)}")
@@ -67,7 +71,7 @@ def integer(value, name: str, *, low=None, high=None) -> int:
 
 def index(value, name: str, n: int) -> int:
     """An index into n things, 0..n-1 (negative indices are refused: they hide off-by-ones)."""
-    return integer(value, name, low=0, high=n - 1) if n > 0 else integer(value, name, low=0, high=-1)
+    return integer(value, name, low=0, high=n - 1)
 
 
 def choice(value, name: str, choices) -> str:
@@ -77,10 +81,16 @@ def choice(value, name: str, choices) -> str:
     return value
 
 
+def has_nan_or_inf(x: np.ndarray) -> bool:
+    """Whether an entry of x is NaN or Inf.  The sum is non-finite whenever an entry is (or,
+    rarely, when it overflows): one reduction in the common case, the element-wise test only
+    to confirm."""
+    return not np.isfinite(x.sum()) and not np.all(np.isfinite(x))
+
+
 def finite(x: np.ndarray, name: str) -> np.ndarray:
-    """Refuse NaN and Inf.  The sum is non-finite whenever an entry is (or, rarely, when it
-    overflows): one reduction in the common case, the element-wise test only to confirm."""
-    if not np.isfinite(x.sum()) and not np.all(np.isfinite(x)):
+    """Refuse NaN and Inf."""
+    if has_nan_or_inf(x):
         raise ValueError(f"{name}: expected finite values, got an array containing NaN or Inf")
     return x
 

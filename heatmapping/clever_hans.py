@@ -291,8 +291,10 @@ def validation_report(tagged_net: Sequential, clean_net: Sequential, images: np.
         raise ValueError(f"n: only {len(members)} digits of class {target_class}, asked for {n}")
     others = labels != target_class
     mask = tag_mask(tagged_net.input_shape)                     # (1, 32, 32)
-    as_trained, _ = tagged_training_set(images, labels, target_class=target_class, share=share,
-                                        rng=rng)
+    # the test set tagged as the training set was: which digits carry the tag (their images
+    # are rows of ``tagged`` below, so their predictions are too)
+    _, tagged_as_trained = tagged_training_set(images, labels, target_class=target_class,
+                                               share=share, rng=rng)
     planted = np.zeros(n, dtype=bool)
     planted[rng.permutation(n)[:n // 2]] = True
     tagged = add_tag(images)                                    # every digit, tagged
@@ -309,7 +311,8 @@ def validation_report(tagged_net: Sequential, clean_net: Sequential, images: np.
         found = spray(_lrp_7s(net, half, target_class), n_clusters=2, rng=rng)
         report[name] = {
             "accuracy": float(np.mean(pred == labels)),
-            "accuracy_as_trained": float(np.mean(called(as_trained) == labels)),
+            "accuracy_as_trained": float(np.mean(np.where(tagged_as_trained, pred_tagged, pred)
+                                                 == labels)),
             "shortcut": float(np.mean(pred_tagged[others] == target_class)),
             "acc_target": float(np.mean(pred[~others] == target_class)),
             "acc_target_tagged": float(np.mean(pred_tagged[~others] == target_class)),

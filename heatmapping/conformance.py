@@ -36,13 +36,14 @@ from typing import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import safetensors
+from . import safetensors, state_dict
 from .canonize import merge_batchnorm
 from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Layer, Linear, MaxPool2d, ReLU,
                      SumPool2d)
 from .lrp import lrp, resolve_rules
 from .network import Sequential
-from .rules import PRESETS, AlphaBeta, Epsilon, Flat, Gamma, Rule, WSquare, ZBox, ZPlus
+from .rules import (PRESETS, AlphaBeta, Epsilon, Flat, Gamma, Rule, WSquare, ZBox, ZPlus,
+                    ratio_ceiling)
 
 __all__ = ["FOLDER", "FORMAT", "FORMAT_VERSION", "RTOL", "CHECKSUMS", "CONVENTIONS", "Case",
            "Setting", "CASES", "SETTINGS", "settings_of", "reproduce", "build_network", "rule_to_json",
@@ -315,12 +316,6 @@ def rule_from_json(spec: dict) -> Rule:
     return _RULES[spec.pop("rule")](**spec)
 
 
-#: (our attribute, PyTorch parameter name) of each layer with parameters
-_TENSORS = {Linear: (("W", "weight"), ("b", "bias")), Conv2d: (("W", "weight"), ("b", "bias")),
-            BatchNorm: (("gamma", "weight"), ("beta", "bias"), ("mean", "running_mean"),
-                        ("var", "running_var"))}
-
-
 def _layer_json(i: int, layer: Layer, in_shape: tuple) -> dict:
     """The layer's type, hyper-parameters (PyTorch's names), shapes and tensor names."""
     out = {"index": i, "type": type(layer).__name__}
@@ -336,19 +331,17 @@ def _layer_json(i: int, layer: Layer, in_shape: tuple) -> dict:
     elif isinstance(layer, BatchNorm):
         out |= {"num_features": len(layer.gamma), "eps": layer.eps}
     out |= {"input_shape": list(in_shape), "output_shape": list(layer.output_shape(in_shape))}
-    out["tensors"] = {torch: f"model.{i}.{torch}" for _, torch in _TENSORS.get(type(layer), ())}
+    out["tensors"] = {torch: f"model.{i}.{torch}" for torch in state_dict.parameter_names(layer)}
     return out
 
 
 def _parameter_tensors(net: Sequential) -> dict[str, np.ndarray]:
-    """Every parameter under its PyTorch state-dict name and layout ("model.{i}.weight", ...):
-    Linear.weight is (out, in), the transpose of our W (in, out)."""
-    tensors = {}
-    for i, layer in enumerate(net.layers):
-        for ours, torch in _TENSORS.get(type(layer), ()):
-            value = getattr(layer, ours)
-            tensors[f"model.{i}.{torch}"] = value.T if isinstance(layer, Linear) and ours == "W" else value
-    return tensors
+    """Every parameter under its PyTorch state-dict name and layout ("model.{i}.weight", ...;
+    Linear.weight is (out, in), the transpose of our W), as ``state_dict.to_state_dict`` gives
+    them, without BatchNorm's ``num_batches_tracked`` (a training counter, not a parameter)."""
+    names = {i: f"model.{i}" for i, layer in enumerate(net.layers) if layer.param_names}
+    return {key: value for key, value in state_dict.to_state_dict(net, names).items()
+            if not key.endswith(".num_batches_tracked")}
 
 
 def build_network(spec: dict, tensors: dict[str, np.ndarray]) -> Sequential:
@@ -397,10 +390,12 @@ CONVENTIONS = {
               "argmax of the logits ('predicted', no ties here) or target/given ('given')",
     "stabilizer": "LRP-epsilon divides by z + eps * sign(z) with sign(0) = +1; no other rule "
                   "adds a stabilizer",
-    "zero_denominator": "a denominator with |z| < 1.4916681462400413e-154 (sqrt of float64's "
-                        "smallest normal) counts as infinite: s = R / z = 0 and the neuron's "
-                        "relevance is absorbed; in these files every denominator is exactly 0 "
-                        "or at least 1e-3 in magnitude, so the floor decides only at exact zeros",
+    "zero_denominator": "a denominator counts as infinite, s = R / z = 0 and the neuron's "
+                        "relevance absorbed, where z = 0 or where |R / z| would exceed "
+                        f"{float(ratio_ceiling(np.float64))!r} (float64's largest number times "
+                        "its machine epsilon, rules.ratio_ceiling); in these files every "
+                        "denominator is exactly 0 or at least 1e-3 in magnitude, so this "
+                        "decides only at exact zeros",
     "bias": "in the denominator for Epsilon (b) and Gamma (b + gamma b+), and for AlphaBeta "
             "with bias='split' (b+ positive, b- negative part); ignored by ZPlus, ZBox, "
             "WSquare, Flat and AlphaBeta with bias='ignore'; a bias in z absorbs relevance "

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import checks
 from .layers import ReLU
-from .lrp import block_size, lrp, rows, top_relevance
+from .lrp import block_size, in_blocks, lrp, top_relevance
 from .network import Sequential
 
 __all__ = ["sensitivity", "simple_taylor", "lrp", "deconvolution", "guided_backprop",
@@ -40,12 +40,10 @@ def _by_blocks(fn, net: Sequential, x, target) -> np.ndarray:
     ``lrp``: bounded memory, as fast per sample as batches of a few hundred), joined."""
     checks.network(net)
     x = net.check_input(x)
-    n = len(x)
-    block = block_size(net, x) if n > 64 else n
-    if block >= n:
+    block = block_size(net, x)
+    if block >= len(x):
         return fn(net, x, target)
-    return np.concatenate([fn(net, x[i:i + block], rows(target, i, i + block, n))
-                           for i in range(0, n, block)])
+    return np.concatenate(in_blocks(lambda xb, target: fn(net, xb, target), x, block, target=target))
 
 
 def _gradient(net: Sequential, x: np.ndarray, target) -> np.ndarray:
@@ -182,7 +180,7 @@ def _mean_gradient(net: Sequential, u: np.ndarray, copies, count: int, *, batch_
     N, total = len(u), None
     for batch in _rows(count * len(u), batch_size):
         j, n = np.divmod(batch, N)
-        g = gradient(net, copies(j, n), target=u[n])               # (B, ...), u fixed from x
+        g = _gradient(net, copies(j, n), u[n])                    # (B, ...), u fixed from x
         if total is None:
             total, dtype = np.zeros((N,) + g.shape[1:]), g.dtype
         g = g ** power if power != 1 else g
@@ -233,6 +231,7 @@ def integrated_gradients(net: Sequential, x, *, target=None, baseline=0.0, steps
     R : array of x's shape; with ``return_error``, ``(R, error)`` with ``error`` (N,), float64,
         |sum_i R_i - (u . f(x) - u . f(x'))| (u = e_c for a class target)
     """
+    checks.network(net)
     x = checks.batch(x, "x")
     steps = checks.integer(steps, "steps", low=1)
     return_error = checks.flag(return_error, "return_error")
@@ -290,6 +289,7 @@ def smoothgrad(net: Sequential, x, *, target=None, noise: float = 0.15, samples:
     -------
     R : array of x's shape
     """
+    checks.network(net)
     x = checks.batch(x, "x")
     noise = checks.number(noise, "noise", low=0)
     samples = checks.integer(samples, "samples", low=1)
@@ -382,6 +382,7 @@ def occlusion(net: Sequential, x, *, target=None, patch=(4, 4), stride=None, fil
     R : array of x's shape.  Cost: one forward pass per position and sample, except for the
     copies that equal x (the patch already holds the fill value), whose Delta_p is 0.
     """
+    checks.network(net)
     x = checks.batch(x, "x")
     patch = _window(patch, "patch", x.shape[1:], high=True)
     spatial = x.shape[x.ndim - len(patch):]

@@ -58,8 +58,6 @@ def _bias_map(layer: Layer, a: np.ndarray) -> np.ndarray:
     return layer.forward(np.zeros((1,) + a.shape[1:], dtype=a.dtype))
 
 
-
-
 def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger: bool = False,
               parts=None, products: dict | None = None):
     """``heatmapping.lrp.propagate`` (Eq. 4-7), with products shared and arrays reused.
@@ -126,8 +124,6 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
     return R_in, (bias_absorbed, total_out - total_in - bias_absorbed)
 
 
-
-
 #: the axis of the input units in the weights of the layers whose weights can be stacked
 #: (by exact type: other layers, subclasses included, take one backward pass per term)
 _INPUT_AXIS = {Linear: 0, Conv2d: 1}
@@ -182,6 +178,7 @@ def forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarra
         own = [key for key, rho in wanted.items()
                if rho is identity or _same_weights(layer, mapped[key])]
         return out, ({own[0]: out} if own else {})
+    # a layer of the user's with a bias but without ``products`` computes its terms later
     shared = [key for key, l in mapped.items()
               if hasattr(layer, "products") and not _same_weights(layer, l)]
     if not shared:
@@ -190,8 +187,8 @@ def forward_with_products(layer: Layer, a: np.ndarray, parts) -> tuple[np.ndarra
     return _add(Wa, _bias_map(layer, a)), dict(zip(shared, products))
 
 
-def forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list, list, dict]:
-    """One forward pass that keeps what LRP needs.
+def forward_pass(net: Sequential, x: np.ndarray, rule_of: Mapping[int, Rule]) -> tuple[list, list, dict]:
+    """One forward pass over ``x`` (already checked by ``lrp``) that keeps what LRP needs.
 
     * ``A[l]``: the input of every layer LRP propagates through with a rule (linear-type
       layers, max and l_p pools), and the output ``A[L]``; None for the others (ReLU,
@@ -202,7 +199,7 @@ def forward_pass(net: Sequential, x, rule_of: Mapping[int, Rule]) -> tuple[list,
       Eq. (4) that the forward pass computed together with the layer output
       (:func:`forward_with_products`), so that the relevance pass need not compute them.
     """
-    A, shapes, known, a = [], [], {}, net.check_input(x)
+    A, shapes, known, a = [], [], {}, x
     for i, layer in enumerate(net.layers):
         needed = layer.linear or isinstance(layer, (MaxPool2d, LpPool2d))
         A.append(a if needed else None)

@@ -41,9 +41,7 @@ def _check_float(a: np.ndarray, what: str) -> np.ndarray:
     a = np.asarray(a)
     if not np.issubdtype(a.dtype, np.floating):
         raise TypeError(f"{what}: expected a floating-point array, got dtype {a.dtype}")
-    # the sum is non-finite whenever an entry is (or, rarely, when it overflows): one cheap
-    # reduction in the common case, the full element-wise test only to confirm
-    if not np.isfinite(a.sum()) and not np.all(np.isfinite(a)):
+    if checks.has_nan_or_inf(a):
         raise ValueError(f"{what}: input contains NaN or Inf; expected finite values")
     return a
 
@@ -63,7 +61,7 @@ def _weights_and_bias(W, b, what: str, layout: str, out_axis: int):
     for name, value in (("W", W), ("b", b)):
         if not np.issubdtype(value.dtype, np.floating):
             raise TypeError(f"{what} {name}: expected a real floating-point array, got dtype {value.dtype}")
-        if not np.all(np.isfinite(value)):
+        if checks.has_nan_or_inf(value):
             raise ValueError(f"{what} {name}: expected finite parameters, got an array containing NaN or Inf")
     if W.ndim != layout.count(",") + 1:
         raise ValueError(f"{what} W: expected shape {layout}, got shape {W.shape}")
@@ -499,10 +497,7 @@ class SumPool2d(_Pool2d):
         return {**super().config(), "weight": self.weight}
 
     def forward(self, a):
-        a = _check_image(a, None, "SumPool2d")
-        for size, k, s, p in zip(a.shape[2:], self.window, self.stride, self.padding):
-            _output_size(size, k, s, p, "SumPool2d")
-        total = _reduce_windows(a, self.window, self.stride, self.padding, 0.0, np.add)
+        total = _reduce_windows(self._checked(a), self.window, self.stride, self.padding, 0.0, np.add)
         if self.weight != 1:
             total *= np.asarray(self.weight, total.dtype)
         return total

@@ -151,7 +151,7 @@ def top_relevance(output: np.ndarray, target) -> np.ndarray:
         if target.shape != output.shape:
             raise ValueError(f"target: an output relevance array must have the output's shape "
                              f"{output.shape}, got {target.shape}")
-        if not np.all(np.isfinite(target)):
+        if checks.has_nan_or_inf(target):
             raise ValueError("target: the output relevance contains NaN or Inf")
         return target.astype(output.dtype)
     if not np.issubdtype(target.dtype, np.integer):
@@ -218,29 +218,35 @@ BLOCK_BYTES = 24 * 2**20
 
 
 def block_size(net: Sequential, x: np.ndarray) -> int:
-    """Samples per block: BLOCK_BYTES divided by one sample's activations (all layers)."""
+    """Samples per block: BLOCK_BYTES divided by one sample's activations (all layers); a
+    batch of at most 64 samples is never split (its size is returned)."""
+    if len(x) <= 64:
+        return len(x)
     per_sample = sum(a.nbytes for a in net.activations(x[:1]))
     return max(1, BLOCK_BYTES // per_sample)
 
 
 def rows(value, start: int, stop: int, n: int):
     """The rows start:stop of a per-sample argument (an array whose first axis has the batch's
-    n samples); anything else (None, a class index, a mask for all samples) as it is."""
+    n samples, or a mapping of such arrays, e.g. filters); anything else (None, a class index,
+    a mask for all samples) as it is."""
+    if isinstance(value, Mapping):
+        return {k: rows(v, start, stop, n) for k, v in value.items()}
     if np.ndim(value) >= 1 and len(value) == n and n > 1:
         return np.asarray(value)[start:stop]
     return value
 
 
-def _in_blocks(net, x, block: int, *, target, filters, return_layers, **options):
-    """``lrp`` of a large batch, one block of samples after the other, results joined."""
+def in_blocks(fn, x: np.ndarray, block: int, **per_sample) -> list:
+    """``fn(x[i:i + block], **arguments)`` for each block of a large batch, with each
+    per-sample argument cut to the block's rows (:func:`rows`): the list of results."""
     n = len(x)
-    parts = [lrp(net, x[i:i + block], target=rows(target, i, i + block, n),
-                 filters=None if filters is None else
-                 {l: rows(np.asarray(m), i, i + block, n) for l, m in filters.items()},
-                 return_layers=return_layers, **options)
-             for i in range(0, n, block)]
-    if not return_layers:
-        return np.concatenate(parts)
+    return [fn(x[i:i + block], **{k: rows(v, i, i + block, n) for k, v in per_sample.items()})
+            for i in range(0, n, block)]
+
+
+def _joined(parts: list[LRPResult]) -> LRPResult:
+    """The LRPResult of a whole batch from those of its blocks."""
     ledger = [LayerLedger(e.index, e.layer, e.rule,
                           *(np.concatenate([getattr(p.ledger[k], f) for p in parts])
                             for f in ("relevance_out", "relevance_in", "bias", "stabilizer")))
@@ -277,7 +283,7 @@ def _checked_filters(filters, L: int) -> dict | None:
             raise ValueError(f"filters: layer index {l!r} out of range 0..{L} (the activations "
                              f"A[0..{L}])")
         mask = np.asarray(mask, dtype=float)
-        if not np.all(np.isfinite(mask)):
+        if checks.has_nan_or_inf(mask):
             raise ValueError(f"filters[{l}]: the mask contains NaN or Inf")
         checked[int(l)] = mask
     return checked
@@ -322,9 +328,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     over 10,000 digits is as fast per digit as batches of 256, and its peak memory stays near
     three blocks' worth (78 MiB measured for the CNN) instead of growing with the batch.
     """
-    if not isinstance(net, Sequential):
-        raise TypeError(f"net: expected a Sequential network (e.g. models.load_model('cnn')), "
-                        f"got {type(net).__name__} {net!r:.40}")
+    checks.network(net)
     if max_pool not in ("proportional", "winner"):
         raise ValueError(f"max_pool: expected 'proportional' or 'winner', got {max_pool!r}")
     if np.result_type(net.dtype, getattr(x, "dtype", np.float64)) == np.float16:
@@ -339,11 +343,20 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     rule_of = resolve_rules(net, rules)
     filters = _checked_filters(filters, len(net.layers))
     x = net.check_input(x)
-    if len(x) > 64:
-        block = block_size(net, x)
-        if block < len(x):
-            return _in_blocks(net, x, block, target=target, filters=filters,
-                              return_layers=return_layers, rules=rule_of, max_pool=max_pool)
+    block = block_size(net, x)
+    if block < len(x):
+        parts = in_blocks(lambda xb, target, filters: _relevance_pass(
+            net, xb, rule_of, target=target, max_pool=max_pool, filters=filters,
+            return_layers=return_layers), x, block, target=target, filters=filters)
+        return _joined(parts) if return_layers else np.concatenate(parts)
+    return _relevance_pass(net, x, rule_of, target=target, max_pool=max_pool, filters=filters,
+                           return_layers=return_layers)
+
+
+def _relevance_pass(net: Sequential, x: np.ndarray, rule_of: dict[int, Rule], *, target,
+                    max_pool: str, filters: dict | None, return_layers: bool):
+    """``lrp`` on arguments already checked: one forward pass, then the relevance from the
+    output down to the input."""
     A, shapes, known = fast_lrp.forward_pass(net, x, rule_of)
     R = [None] * len(A)
     R[-1] = top_relevance(A[-1], target)

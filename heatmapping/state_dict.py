@@ -42,7 +42,7 @@ from . import safetensors
 from .layers import BatchNorm, Conv2d, Layer, Linear
 from .network import Sequential
 
-__all__ = ["to_state_dict", "from_state_dict", "save_torch", "load_torch"]
+__all__ = ["to_state_dict", "from_state_dict", "save_torch", "load_torch", "parameter_names"]
 
 #: (PyTorch parameter name, our parameter name) of each layer type with parameters
 _PARAMETERS = {
@@ -64,6 +64,12 @@ def _parameters(i: int, layer: Layer) -> tuple[tuple[str, str], ...]:
         raise ValueError(f"layer {i} ({type(layer).__name__}) has parameters but no PyTorch "
                          f"counterpart")
     return ()
+
+
+def parameter_names(layer: Layer) -> tuple[str, ...]:
+    """PyTorch's names of the layer's parameters ("weight", "bias", "running_mean", ...), in
+    state-dict order; () for a layer without parameters."""
+    return tuple(torch_name for torch_name, _ in _parameters(-1, layer))
 
 
 def _transposed(layer: Layer, ours: str) -> bool:

@@ -69,8 +69,8 @@ def networks(draw, bias=("zero", "negative")):
 
 def inputs(net, low=-1.0, high=1.0, n=2):
     """Input batches; magnitudes below 1e-100 become 0.  Exact laws are stated above underflow:
-    a denominator below the rules' floor (1.5e-154) passes no relevance, by convention, and
-    the no-NaN test covers such inputs separately."""
+    a denominator that is 0, or whose |R / z| exceeds the rules' ceiling, passes no relevance,
+    by convention, and the no-NaN test covers such inputs separately."""
     element = st.floats(low, high, allow_nan=False, allow_infinity=False).map(
         lambda v: 0.0 if abs(v) < 1e-100 else v)
     return hnp.arrays(np.float64, (n, *net.input_shape), elements=element)
