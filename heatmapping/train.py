@@ -39,11 +39,23 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]
     ``logits`` (N, K), ``y`` (N,) integer labels.  The gradient is (softmax - onehot) / N.
     """
     n, K = np.shape(logits)
+    return _cross_entropy(logits, _checked_labels(y, n, K, "y"))
+
+
+def _checked_labels(y, n: int, n_classes: int, what: str) -> np.ndarray:
     y = np.asarray(y)
     if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y: expected integer labels of shape ({n},), got dtype {y.dtype} and shape {y.shape}")
-    if n and (y.min() < 0 or y.max() >= K):
-        raise ValueError(f"y: expected labels in 0..{K - 1}, got {y.min()}..{y.max()}")
+        raise ValueError(f"{what}: expected integer labels of shape ({n},), "
+                         f"got {y.dtype} array of shape {y.shape}")
+    if n and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"{what}: expected labels in 0..{n_classes - 1} (the "
+                         f"network has {n_classes} outputs), got {y.min()}..{y.max()}")
+    return y
+
+
+def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """:func:`cross_entropy` on labels already checked (the training loop's mini-batches)."""
+    n = len(y)
     logp = log_softmax(logits)
     loss = -logp[np.arange(n), y].mean()
     grad = np.exp(logp)
@@ -238,17 +250,6 @@ class Trainer:
         for name in ("momentum", "weight_decay"):
             checks.number(getattr(self, name), name, low=0)
 
-    @staticmethod
-    def _checked_labels(y, n: int, n_classes: int, what: str) -> np.ndarray:
-        y = np.asarray(y)
-        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{what}: expected integer labels of shape ({n},), "
-                             f"got {y.dtype} array of shape {y.shape}")
-        if n and (y.min() < 0 or y.max() >= n_classes):
-            raise ValueError(f"{what}: expected labels in 0..{n_classes - 1} (the "
-                             f"network has {n_classes} outputs), got {y.min()}..{y.max()}")
-        return y
-
     def fit(self, net: Sequential, X: np.ndarray, y: np.ndarray, *,
             X_val: np.ndarray | None = None, y_val: np.ndarray | None = None) -> "Trainer":
         """Train a copy of ``net`` on images ``X`` (N, ...) with integer labels ``y`` (N,).
@@ -259,12 +260,12 @@ class Trainer:
         self._check_hyper_parameters()
         X = net.check_input(X)
         n_classes = int(np.prod(net.forward(X[:1]).shape[1:]))
-        y = self._checked_labels(y, len(X), n_classes, "y")
+        y = _checked_labels(y, len(X), n_classes, "y")
         if (X_val is None) != (y_val is None):
             raise ValueError("Trainer.fit: give both X_val and y_val, or neither")
         if X_val is not None:
             X_val = net.check_input(X_val)
-            y_val = self._checked_labels(y_val, len(X_val), n_classes, "y_val")
+            y_val = _checked_labels(y_val, len(X_val), n_classes, "y_val")
         if self.max_shift and X.ndim != 4:
             raise ValueError(f"Trainer.fit: max_shift needs images (N, C, H, W), got shape {X.shape}")
         rng = np.random.default_rng(self.random_state)
@@ -303,7 +304,7 @@ class Trainer:
         """One update: forward with fresh dropout masks, backward, optimizer step, projection."""
         layers = net.training_layers(rng, xb.shape)
         A = net.activations(xb, layers=layers)
-        loss, grad = cross_entropy(A[-1], yb)
+        loss, grad = _cross_entropy(A[-1], yb)
         G = net.backward(A, grad, layers=layers)
         params, grads = [], []
         for name, p, dp in net.parameter_gradients(A, G):

@@ -41,8 +41,13 @@ def shift(x: np.ndarray, dy: int, dx: int, *, fill: float = -1.0) -> np.ndarray:
     Pixels that enter from outside take the value ``fill`` (the background, -1 in this
     project's pixel convention; use 0 for relevance); pixels pushed out are lost.
     """
-    N, C, H, W = _check_images(x).shape
-    dy, dx, fill = checks.integer(dy, "dy"), checks.integer(dx, "dx"), checks.number(fill, "fill")
+    x = _check_images(x)
+    return _shift(x, checks.integer(dy, "dy"), checks.integer(dx, "dx"), checks.number(fill, "fill"))
+
+
+def _shift(x: np.ndarray, dy: int, dx: int, fill: float) -> np.ndarray:
+    """:func:`shift` of arguments already checked (the many copies of one batch)."""
+    N, C, H, W = x.shape
     out = np.full_like(x, fill)
     if abs(dy) >= H or abs(dx) >= W:
         return out
@@ -57,8 +62,9 @@ def translation_path(x: np.ndarray, max_shift: int, *, fill: float = -1.0) -> np
     rows i*T .. i*T + T - 1 are image i's path.  Entering pixels take ``fill``."""
     x = _check_images(x)
     max_shift = checks.integer(max_shift, "max_shift", low=0)
+    fill = checks.number(fill, "fill")
     steps = range(-max_shift, max_shift + 1)
-    return np.stack([shift(x, 0, dx, fill=fill) for dx in steps], axis=1).reshape(-1, *x.shape[1:])
+    return np.stack([_shift(x, 0, dx, fill) for dx in steps], axis=1).reshape(-1, *x.shape[1:])
 
 
 def translation_trick(explain_fn: ExplainFn, x: np.ndarray, *, max_shift: int = 1,
@@ -83,9 +89,10 @@ def translation_trick(explain_fn: ExplainFn, x: np.ndarray, *, max_shift: int = 
     shifts = [(checks.integer(dy, "shifts"), checks.integer(dx, "shifts")) for dy, dx in shifts]
     if not shifts:
         raise ValueError("shifts: expected at least one shift (dy, dx), got none")
-    batch = np.concatenate([shift(x, dy, dx, fill=fill) for dy, dx in shifts])
-    R = explain_fn(batch).reshape(len(shifts), *x.shape)
-    return sum(shift(R[t], -dy, -dx, fill=0.0) for t, (dy, dx) in enumerate(shifts)) / len(shifts)
+    fill = checks.number(fill, "fill")
+    batch = np.concatenate([_shift(x, dy, dx, fill) for dy, dx in shifts])
+    R = checks.finite(np.asarray(explain_fn(batch)), "explain_fn").reshape(len(shifts), *x.shape)
+    return sum(_shift(R[t], -dy, -dx, 0.0) for t, (dy, dx) in enumerate(shifts)) / len(shifts)
 
 
 def translation_explainer(net: Sequential, explain_fn, *, max_shift: int = 1,

@@ -43,7 +43,8 @@ def test_busy_vs_quiet_times_each_function_in_both_states():
 def test_bench_quick_busy_prints_every_measurement(capsys):
     assert main(["bench", "-n", "4", "--dtype", "float32", "--quick", "--busy"]) == 0
     out = capsys.readouterr().out
-    assert out.count("LRP/forward") == 2 and "(epsilon" in out, "forward / LRP lines missing"
+    assert "BLAS 1024x1024 matmul" in out and out.count("LRP/forward") == 2 and "(epsilon" in out, \
+        "forward / LRP lines missing"
     assert "% of the matmul rate" in out and "speedup over per-neuron LRP" in out
     assert re.search(r"one call [\d.]+ s \(peak [\d,]+ MB\), batches of \d+ [\d.]+ s", out), \
         "the one-call vs batches line is missing"

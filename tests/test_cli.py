@@ -136,13 +136,6 @@ def test_explain_refuses_bad_indices(capsys, tmp_path):
     assert re.search(r"expected indices in 0\.\.\d+", capsys.readouterr().err)
 
 
-def test_bench_prints_the_ratios_measured_in_one_run(capsys):
-    assert main(["bench", "-n", "8", "--dtype", "float32", "--quick"]) == 0
-    out = capsys.readouterr().out
-    assert "BLAS 1024x1024 matmul" in out and out.count("LRP/forward") == 2
-    assert "% of the matmul rate" in out and "speedup over per-neuron LRP" in out
-
-
 def test_train_accepts_the_generative_models():
     from heatmapping.__main__ import GENERATIVE, build_parser
     for model in ("rbm", "vae"):

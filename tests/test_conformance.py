@@ -173,7 +173,6 @@ def perturbed_copy(tmp_path, case: str, name: str, index, factor: float):
     ("batchnorm", "relevance/epsilon/1", (0, 0, 0, 0)),     # the neuron with z = 0
 ], ids=["conv_max input", "dense hidden", "batchnorm z=0 neuron"])
 def test_one_value_changed_by_1e_11_makes_the_check_fail_and_names_it(tmp_path, case, name, index):
-    _, spec = read(FOLDER / f"{case}.safetensors")
     assert safetensors.load(FOLDER / f"{case}.safetensors")[name][index] != 0, "perturb a non-zero value"
     out = perturbed_copy(tmp_path, case, name, index, 1 + 1e-11)
     report = conformance.check(out, checksums=False)

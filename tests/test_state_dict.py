@@ -15,6 +15,7 @@ from heatmapping.layers import (BatchNorm, Conv2d, Dropout, Flatten, Linear, Mul
                                 SumPool2d)
 from heatmapping.network import Sequential
 from heatmapping.state_dict import from_state_dict, load_torch, save_torch, to_state_dict
+from oracles import conv_oracle
 
 
 def digits(net: Sequential, n: int = 8) -> np.ndarray:
@@ -67,21 +68,6 @@ def test_a_hand_built_pytorch_state_dict_gives_the_original_logits(name, tmp_pat
 # --------------------------------------------------------------------------------------------
 # PyTorch's semantics written out with loops, the oracle for a tiny network
 
-def torch_conv2d(x, weight, bias, stride, padding):
-    """out[n, o, y, x] = bias[o] + sum_{c,i,j} x_pad[n, c, y*stride + i, x*stride + j]
-    weight[o, c, i, j]: a cross-correlation, the kernel is not flipped."""
-    N, C, H, W = x.shape
-    O, _, kh, kw = weight.shape
-    xp = np.zeros((N, C, H + 2 * padding, W + 2 * padding))
-    xp[:, :, padding:padding + H, padding:padding + W] = x
-    Ho, Wo = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
-    out = np.zeros((N, O, Ho, Wo))
-    for n, o, y, x_, c, i, j in itertools.product(range(N), range(O), range(Ho), range(Wo),
-                                                  range(C), range(kh), range(kw)):
-        out[n, o, y, x_] += xp[n, c, y * stride + i, x_ * stride + j] * weight[o, c, i, j]
-    return out + bias[None, :, None, None]
-
-
 def torch_batch_norm(x, weight, bias, running_mean, running_var, eps):
     """nn.BatchNorm2d in eval mode, per channel c of (N, C, H, W)."""
     out = np.empty_like(x)
@@ -127,10 +113,11 @@ def test_a_numpy_oracle_of_pytorch_semantics_agrees_on_a_tiny_net(rng):
           "3.weight": rng.standard_normal((4, 3, 2, 2)), "3.bias": rng.standard_normal(4),
           "6.weight": rng.standard_normal((5, 16)), "6.bias": rng.standard_normal(5)}
     x = rng.standard_normal((3, 2, 5, 5))
-    a = torch_conv2d(x, sd["0.weight"], sd["0.bias"], stride=1, padding=1)
+    # torch's conv is a cross-correlation (the kernel is not flipped), as conv_oracle's loops
+    a = conv_oracle(x, sd["0.weight"], sd["0.bias"], (1, 1), (1, 1))
     a = np.maximum(torch_batch_norm(a, sd["1.weight"], sd["1.bias"], sd["1.running_mean"],
                                     sd["1.running_var"], eps=1e-3), 0)
-    a = np.maximum(torch_conv2d(a, sd["3.weight"], sd["3.bias"], stride=2, padding=0), 0)
+    a = np.maximum(conv_oracle(a, sd["3.weight"], sd["3.bias"], (2, 2), (0, 0)), 0)
     expected = torch_linear(torch_flatten(a), sd["6.weight"], sd["6.bias"])
     np.testing.assert_allclose(from_state_dict(tiny_net(), sd)(x), expected, rtol=1e-12, atol=1e-12)
 

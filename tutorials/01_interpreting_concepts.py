@@ -398,7 +398,6 @@ variants = [("simple AM", plain), ("AM + expert", with_expert), ("AM + decoder",
 # almost black and white, blurry averages are not.
 
 # %% Figure 2 and its claim
-mid_gray = am.mid_gray          # share of pixels with -0.5 < x < 0.5, per image
 
 
 p_proto = {name: softmax(net.forward(protos.x))[classes, classes] for name, protos in variants}
@@ -413,10 +412,10 @@ fig.suptitle("Figure 2: class prototypes x* of the MLP by simple AM, AM + RBM ex
 notebook.show(fig, "01_figure2_prototypes.png", run)
 
 p_min = min(p.min() for p in p_proto.values())
-gray = {name: mid_gray(protos.x).mean() for name, protos in variants}
+gray = {name: am.mid_gray(protos.x).mean() for name, protos in variants}
 print(f"every prototype has p(w_c | x*) >= {p_min:.4f}")
-print(f"share of mid-gray pixels: reference digits {np.median(mid_gray(x_ref)):.3f} (median), "
-      f"class means {mid_gray(x_bar).mean():.3f}, prototypes "
+print(f"share of mid-gray pixels: reference digits {np.median(am.mid_gray(x_ref)):.3f} (median), "
+      f"class means {am.mid_gray(x_bar).mean():.3f}, prototypes "
       + ", ".join(f"{name} {g:.3f}" for name, g in gray.items()))
 
 # %% [markdown]
@@ -442,7 +441,7 @@ for name, p in p_proto.items():
 
 free_ref = rbm.free_energy(x_ref)
 error_ref = ((vae.reconstruct(x_ref) - x_ref) ** 2).mean(1)
-gray_ref = mid_gray(x_ref)
+gray_ref = am.mid_gray(x_ref)
 
 
 def percentile_rank(value, reference_values):
@@ -460,7 +459,7 @@ for name, protos in variants:
     error = ((vae.reconstruct(flat) - flat) ** 2).mean(1)
     for measure, values, ref in (("expert free energy", free, free_ref),
                                  ("decoder recon. error", error, error_ref),
-                                 ("mid-gray pixels", mid_gray(flat), gray_ref)):
+                                 ("mid-gray pixels", am.mid_gray(flat), gray_ref)):
         ranks = [percentile_rank(values[c], ref[y_ref == c]) for c in classes]
         summary[name, measure] = np.mean(ranks)
         print(f"{name:<14}{measure:<22}" + "".join(f"{r:6.0f}" for r in ranks)

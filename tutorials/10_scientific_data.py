@@ -81,13 +81,13 @@ right = eeg["predicted"] == y_eeg
 examples = [int(np.flatnonzero(right & (y_eeg == c))[0]) for c in (0, 1)]
 
 
-def outline(ax, mask, color="black"):
+def outline(ax, mask):
     """Outline the True cells of a (rows, columns) mask, one rectangle per run in a row."""
     for r in np.flatnonzero(mask.any(axis=1)):
         cols = np.flatnonzero(mask[r])
         for run_ in np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1):
             ax.add_patch(Rectangle((run_[0] - 0.5, r - 0.5), len(run_), 1, fill=False,
-                                   edgecolor=color, lw=1.2))
+                                   edgecolor="black", lw=1.2))
 
 
 fig = render.new_figure(14, 11, layout="constrained")

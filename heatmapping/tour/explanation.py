@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from .. import explain, models, render
+from .. import explain, metrics, models, render
 from .page import Section
 from .runner import Tour
 
@@ -109,11 +109,9 @@ def section(tour: Tour) -> Section:
     drop = f_c - f_black
     ig_gap = np.abs(sums[ig] - drop).max()
     background = np.abs(R[ig][~ink]).max()                 # x = x' there: R = 0 exactly
-    # the 4x4 patches (of the occlusion grid) that are black already
-    def patches(a):                                      # (8, 1, 32, 32) -> (8, 8, 8, 4, 4)
-        return a.reshape(len(x), 8, 4, 8, 4).transpose(0, 1, 3, 2, 4)
-    black_patches = patches(x == BLACK).all(axis=(3, 4))                       # (8, 8, 8)
-    occ_background = np.abs(patches(R[occ])[black_patches]).max()
+    # the pixels of the 4x4 patches (of the occlusion grid) that are black already
+    black_patches = metrics.patch_relevance(x != BLACK, (4, 4)) == 0            # (8, 64)
+    occ_background = np.abs(R[occ][metrics.patch_mask(black_patches, x.shape[1:], (4, 4))]).max()
     sg_rough, grad_rough = roughness(R[sg]), roughness(g)
     s.number(f"integrated gradients from the black image, {STEPS} steps: max |sum R - "
              f"(f_c(x) - f_c(black))| over the 8 digits (the midpoint rule's error), and "

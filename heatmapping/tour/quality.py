@@ -108,8 +108,7 @@ def _figure7(tour, s):
               + "): its relevance moves with the digit.")
 
 
-#: the paper's methods in Figure 8, and the baselines users compare them against
-PAPER = ("sensitivity", "simple Taylor", "deep Taylor LRP", "LRP-alpha2beta1")
+#: the baselines users compare the paper's methods of Figure 8 against
 BASELINES = ("integrated gradients", "SmoothGrad", "occlusion")
 #: the baselines' cost.  With the heatmap recomputed after every removal each digit costs 64
 #: explanations, and each step of integrated gradients or copy of SmoothGrad is one more
@@ -181,8 +180,9 @@ def _figure8(tour, s):
     xb = x[:n_base]
     errors = [explain.integrated_gradients(net, xb, baseline=BLACK, steps=m, return_error=True)[1]
               for m in (IG_STEPS, 32)]
-    rows, c = np.arange(n_base), net.forward(xb).argmax(axis=1)
-    gain = np.abs(net.forward(xb)[rows, c] - net.forward(np.full_like(xb, BLACK))[rows, c])
+    f = net.forward(xb)
+    rows, c = np.arange(n_base), f.argmax(axis=1)
+    gain = np.abs(f[rows, c] - net.forward(np.full_like(xb, BLACK))[rows, c])
     s.number(f"Figure 8, integrated gradients' completeness error |sum R - (f_c(x) - "
              f"f_c(black))| relative to |f_c(x) - f_c(black)|, median over the {n_base} digits "
              f"at {IG_STEPS} and at 32 steps",
