@@ -437,9 +437,13 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
     patch : patch size over the last ``len(patch)`` axes; (4, 4) as in the paper.  It must
         divide the image (see :func:`patch_grid`); (1,) on (N, D) removes single features.
     removal, mean, bounds, sigma, rng : how removed pixels are replaced, see :func:`removal_fill`
-    explain_fn : callable ``explain_fn(x, target=c) -> R``; needed if R is None or ``recompute``
+    explain_fn : callable ``explain_fn(x, target=c) -> R``; needed if R is None or ``recompute``.
+        It must explain each sample on its own (as every method of ``heatmapping`` does):
+        it is called on the samples that need a heatmap, not always on all of ``x``.
     recompute : True is the paper's procedure (Sec. 7.2, Figure 8): the heatmap is recomputed
         on x_k after each removal and the most relevant remaining patch is removed next.
+        A sample whose image the last removal left as it was (a patch that already had the
+        removal value) keeps its heatmap instead: the same input has the same explanation.
         False, the default, is the cheaper shortcut of one heatmap per sample: the order is
         fixed by the first heatmap (ties: lower patch index first).  The two can rank
         methods differently (tutorials/08_selectivity.py measures it).
@@ -472,11 +476,15 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
     probability = np.empty_like(curve)
     curve[:, 0], probability[:, 0] = _scores(f0, c)
     order = np.argsort(-patch_relevance(R, patch), axis=1, kind="stable")
-    removed = np.zeros((N, K), dtype=bool)
+    removed, changed = np.zeros((N, K), dtype=bool), np.ones(N, dtype=bool)
+    if recompute:
+        R = R.copy()                          # rows are replaced as the images change
     xk, images, start = x, {0: x.copy()} if 0 in keep else {}, time.perf_counter()
     for k in range(1, K + 1):                 # a loop over removal steps, never over samples
         if recompute and k > 1:
-            R = _checked_relevance(explain_fn(xk, target=c), x, "explain_fn")
+            if changed.any():   # an image the last removal left as it was keeps its heatmap
+                R[changed] = _checked_relevance(explain_fn(xk[changed], target=c[changed]),
+                                                xk[changed], "explain_fn")
             r = np.where(removed, -np.inf, patch_relevance(R, patch))
             order[:, k - 1] = r.argmax(axis=1)        # first maximum: the same tie rule
         removed[rows, order[:, k - 1]] = True

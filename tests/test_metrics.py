@@ -120,6 +120,59 @@ def test_recompute_follows_the_heatmap_of_the_current_image():
     np.testing.assert_allclose(again.curve[0], [1.5, 0.5, 0.0, 0.0], rtol=ROUNDING)
 
 
+def recomputed_order_oracle(net, x, explain_fn, patch, fill_value):
+    """The paper's procedure written out per sample and per step: the heatmap of the current
+    image is computed every time, whether the last removal changed the image or not."""
+    grid = metrics.patch_grid(x.shape[1:], patch)
+    K = int(np.prod(grid))
+    orders = []
+    for n in range(len(x)):
+        xk, c = x[n:n + 1].copy(), int(net.forward(x[n:n + 1]).argmax())
+        removed, order = np.zeros(K, dtype=bool), []
+        for _ in range(K):
+            r = metrics.patch_relevance(explain_fn(xk, target=c), patch)[0]
+            best = int(np.flatnonzero(~removed)[np.argmax(r[~removed])])
+            removed[best] = True
+            order.append(best)
+            mask = metrics.patch_mask(removed[None], x.shape[1:], patch)
+            xk = np.where(mask, fill_value, xk)
+        orders.append(order)
+    return np.array(orders)
+
+
+@given(seed=st.integers(0, 2**32 - 1), background=st.floats(0.0, 0.9))
+@settings(max_examples=30, deadline=None)
+def test_recompute_keeps_the_heatmap_of_an_unchanged_image_and_matches_recomputing_all(seed, background):
+    # pixel_flipping explains only the images the last removal changed; on images with black
+    # patches (removal = black leaves them as they are) that is most of the later steps.  The
+    # order must be the one of recomputing every heatmap at every step.
+    rng = np.random.default_rng(seed)
+    net = small_cnn(rng)
+    x = rng.uniform(-1, 1, (4, 1, 8, 8))
+    x[rng.uniform(size=(4, 1, 8, 8)) < background] = -1.0
+    x[:, :, :2, :2] = -1.0                                     # one patch black from the start
+    explain_fn = functools.partial(explain.lrp, net, rules="deep_taylor")
+    result = metrics.pixel_flipping(net, x, None, explain_fn=explain_fn, patch=(2, 2),
+                                    recompute=True)
+    np.testing.assert_array_equal(result.order,
+                                  recomputed_order_oracle(net, x, explain_fn, (2, 2), -1.0))
+
+
+def test_recompute_explains_only_the_images_the_last_removal_changed(rng):
+    net = small_cnn(rng)
+    x = rng.uniform(-1, 1, (3, 1, 8, 8))
+    x[1] = -1.0                                                # all black: never changes
+    sizes = []
+
+    def explain_fn(xs, target=None):
+        sizes.append(len(xs))
+        return explain.lrp(net, xs, target=target, rules="deep_taylor")
+    metrics.pixel_flipping(net, x, None, explain_fn=explain_fn, patch=(4, 4), recompute=True)
+    # the first heatmaps of all 3, then those of the 2 images that each removal changes,
+    # until a removed patch was black already
+    assert sizes[0] == 3 and max(sizes[1:]) == 2, sizes
+
+
 # ----------------------------------------------------------------------- AUC and AOPC
 def test_aopc_is_f0_minus_the_mean_of_the_recorded_scores(rng):
     net = small_cnn(rng)
