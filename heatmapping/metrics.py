@@ -29,7 +29,7 @@ from typing import Callable, Mapping
 import numpy as np
 from scipy import ndimage
 
-from . import checks
+from . import checks, parallel
 from .models import inputs_for
 from .network import Sequential
 from .train import log_softmax
@@ -555,8 +555,8 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
                          patch: tuple[int, ...] = (4, 4), removal="black", mean=None,
                          bounds: tuple[float, float] = (-1.0, 1.0), sigma: float | None = None,
                          target=None, recompute: bool = False, batch_size: int = 128,
-                         progress: bool = True, rng: np.random.Generator | None = None
-                         ) -> dict[str, Selectivity]:
+                         progress: bool = True, rng: np.random.Generator | None = None,
+                         workers: int = 1) -> dict[str, Selectivity]:
     """Pixel-flipping (Sec. 7.2) of several methods over many digits, batch by batch.
 
     Parameters
@@ -569,11 +569,18 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
         ``removal="mean"`` and no ``mean``, the mean of the evaluated inputs is used; pass the
         training mean to keep test statistics out.
     target : None (predicted classes), int or int array (N,)
-    batch_size : samples per batch; ~128 keeps the convolutions' buffers in cache
+    batch_size : samples per batch.  With ``recompute`` a larger batch is faster (each step
+        explains the batch's changed images in one call): 512 digits of the CNN run 1.3x
+        faster than 128
     progress : print about ten lines per method to stderr, with the elapsed time
     rng : for ``"uniform"`` removal (and nothing else).  Batch b of every method gets the
         generator ``default_rng([seed, b])`` with one seed drawn from ``rng``, so all methods
         see the same noise on the same digit.
+    workers : processes that share the batches (``heatmapping.parallel``), e.g. 2 on two
+        cores: about 1.5x faster for pixel-flipping with recomputed heatmaps.  The results of
+        a method that draws no random numbers do not depend on it.  A method that does
+        (``random_relevance``, SmoothGrad) draws in each worker from a copy of its generator
+        as it was at the start: its results depend on ``workers``.
 
     Returns
     -------
@@ -598,25 +605,37 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
             raise ValueError(f"target: expected a class index or {N} of them, got shape {t.shape}")
     if removal == "mean" and mean is None:
         mean = x.mean(axis=0)
+    workers = checks.integer(workers, "workers", low=1)
     seed = None if rng is None else int(rng.integers(2**63))
     starts = range(0, N, batch_size)
-    report_every = max(1, len(starts) // 10)
+    groups = parallel.split(len(starts), workers)
     results = {}
     for name, explain_fn in methods.items():
-        start, curves, probabilities = time.perf_counter(), [], []
-        for b, s in enumerate(starts):
-            xb = x[s:s + batch_size]
-            res = pixel_flipping(net, xb, None, explain_fn=explain_fn, recompute=recompute,
-                                 target=None if target is None else target[s:s + batch_size],
-                                 patch=patch, removal=removal, mean=mean, bounds=bounds,
-                                 sigma=sigma,
-                                 rng=None if seed is None else np.random.default_rng([seed, b]))
-            curves.append(res.curve)
-            probabilities.append(res.probability)
-            if progress and ((b + 1) % report_every == 0 or b + 1 == len(starts)):
-                print(f"  {name} [{removal}]: {min(s + batch_size, N)}/{N} samples, "
-                      f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-        results[name] = Selectivity.from_curves(np.concatenate(curves), np.concatenate(probabilities),
+        start = time.perf_counter()
+
+        def flip(worker_and_group):
+            """Pixel-flipping of a group of batches: [(curves, probabilities)]."""
+            w, group = worker_and_group
+            who = f" worker {w + 1}/{len(groups)}," if len(groups) > 1 else ""
+            rows = range(starts[group[0]], min(starts[group[-1]] + batch_size, N))
+            report_every, out = max(1, len(group) // 10), []
+            for i, b in enumerate(group):
+                s = starts[b]
+                res = pixel_flipping(net, x[s:s + batch_size], None, explain_fn=explain_fn,
+                                     recompute=recompute,
+                                     target=None if target is None else target[s:s + batch_size],
+                                     patch=patch, removal=removal, mean=mean, bounds=bounds,
+                                     sigma=sigma,
+                                     rng=None if seed is None else np.random.default_rng([seed, b]))
+                out.append((res.curve, res.probability))
+                if progress and ((i + 1) % report_every == 0 or i + 1 == len(group)):
+                    done = min(s + batch_size, N) - rows.start
+                    print(f"  {name} [{removal}]:{who} {done}/{len(rows)} samples, "
+                          f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+            return out
+        pairs = [pair for part in parallel.run(flip, list(enumerate(groups))) for pair in part]
+        results[name] = Selectivity.from_curves(np.concatenate([c for c, _ in pairs]),
+                                                np.concatenate([p for _, p in pairs]),
                                                 time.perf_counter() - start)
     return results
 

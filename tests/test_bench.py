@@ -31,7 +31,7 @@ def test_one_call_vs_batches_reports_both_ways_over_the_same_digits(cnn_and_digi
 
 def test_flipping_rate_is_a_positive_number_of_digits_per_second(cnn_and_digits):
     net, x = cnn_and_digits
-    assert bench.flipping_rate(net, x[:2]) > 0
+    assert bench.flipping_rate(net, x[:2]) > 0 and bench.flipping_rate(net, x[:4], workers=2) > 0
 
 
 def test_busy_vs_quiet_times_each_function_in_both_states():
@@ -49,6 +49,7 @@ def test_bench_quick_busy_prints_every_measurement(capsys):
     assert re.search(r"one call [\d.]+ s \(peak [\d,]+ MB\), batches of \d+ [\d.]+ s", out), \
         "the one-call vs batches line is missing"
     assert re.search(r"one call / batches per digit [\d.]+", out)
-    assert re.search(r"pixel-flipping.*: [\d.]+ digits/s", out), "pixel-flipping rate missing"
+    assert re.search(r"pixel-flipping.*processes: deep_taylor [\d,]+ digits/s \(10,000 digits in "
+                     r"[\d,]+ s\), epsilon [\d,]+ digits/s", out), "pixel-flipping rates missing"
     assert re.search(r"RBM [\d.]+ s, VAE [\d.]+ s", out), "RBM / VAE epoch times missing"
     assert len(re.findall(r"busy/quiet [\d.]+", out)) == 2, "busy / quiet ratios missing"

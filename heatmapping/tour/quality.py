@@ -120,6 +120,10 @@ BASELINES = ("integrated gradients", "SmoothGrad", "occlusion")
 #: 4.05).  That keeps the tour within about 15 s of its time without them.
 IG_STEPS, SG_SAMPLES = 4, 2
 BLACK = -1.0                       # the removal value, the digits' background
+#: processes that share Figure 8's digits (``heatmapping.parallel``): about 2x on two cores.
+#: A fixed number, not the machine's core count: the random baseline draws in each process
+#: from its own copy of the generator, and the tour prints the same numbers everywhere
+WORKERS = 2
 
 
 def _figure8(tour, s):
@@ -134,7 +138,8 @@ def _figure8(tour, s):
                "deep Taylor LRP": P(explain.lrp, net, rules="deep_taylor"),
                "LRP-alpha2beta1": P(explain.lrp, net, rules="alpha2beta1"),
                "random": metrics.random_relevance(rng=np.random.default_rng(0))}
-    results = metrics.evaluate_selectivity(net, x, methods, recompute=True, progress=False)
+    shared = dict(recompute=True, progress=False, workers=WORKERS)
+    results = metrics.evaluate_selectivity(net, x, methods, batch_size=-(-n // WORKERS), **shared)
     head = {name: metrics.auc(r.curve[:17]) for name, r in results.items()}
     tour.progress("7", f"Figure 8: the baselines on the first {n_base} digits")
     # the baselines with the all-black image (the removal) as reference, and the paper's
@@ -144,8 +149,8 @@ def _figure8(tour, s):
                  "SmoothGrad": P(explain.smoothgrad, net, samples=SG_SAMPLES),
                  "occlusion": P(explain.occlusion, net, patch=(4, 4), fill=BLACK)}
     compared = {name: r.subset(slice(n_base)) for name, r in results.items() if name != "random"}
-    compared.update(metrics.evaluate_selectivity(net, x[:n_base], baselines, recompute=True,
-                                                 progress=False))
+    compared.update(metrics.evaluate_selectivity(net, x[:n_base], baselines,
+                                                 batch_size=-(-n_base // WORKERS), **shared))
     compared["random"] = results["random"].subset(slice(n_base))
     head_base = {name: metrics.auc(r.curve[:17]) for name, r in compared.items()}
 

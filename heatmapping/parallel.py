@@ -1,0 +1,104 @@
+"""Work over a whole data set on several cores, in forked worker processes.
+
+BLAS spreads a large product over the cores, but explaining or evaluating a data set is many
+small products and element-wise steps, which run on one core.  Cutting the samples into
+groups and giving each group to its own process uses every core.  Each worker is a fork of
+the caller: it sees the network, the data and the explanation functions as they are, without
+copying or pickling them, and sends back only its result.
+
+Where the operating system has no ``fork`` (Windows), the groups run one after the other in
+the caller, with the same results.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import traceback
+from typing import Callable, Sequence
+
+from . import checks
+
+__all__ = ["split", "run", "available_cores"]
+
+
+def available_cores() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                        # not on Linux
+        return os.cpu_count() or 1
+
+
+def split(n_items: int, workers: int) -> list[range]:
+    """``range(n_items)`` cut into at most ``workers`` contiguous groups whose sizes differ by
+    at most one (no empty group)."""
+    n_items = checks.integer(n_items, "n_items", low=0)
+    workers = checks.integer(workers, "workers", low=1)
+    groups = min(workers, n_items) or 1
+    size, extra = divmod(n_items, groups)
+    bounds = [0]
+    for g in range(groups):
+        bounds.append(bounds[-1] + size + (g < extra))
+    return [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def run(fn: Callable, parts: Sequence) -> list:
+    """``[fn(part) for part in parts]``, each part after the first in a forked process of its
+    own, the first in the caller.
+
+    A worker's exception is raised again in the caller, with the worker's traceback as a note.
+    Results and exceptions travel by pickle; ``fn`` and what it reads do not.  Workers run
+    with the caller's BLAS thread setting: for as many workers as cores, set
+    ``OPENBLAS_NUM_THREADS=1`` (or the like) before starting Python.
+    """
+    fn = checks.function(fn, "fn")
+    parts = list(parts)
+    if len(parts) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(part) for part in parts]
+    context = multiprocessing.get_context("fork")
+    workers = []
+    try:
+        for part in parts[1:]:
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_work, args=(fn, part, send), daemon=True)
+            process.start()
+            send.close()                          # the worker holds the sending end
+            workers.append((process, receive))
+        results = [fn(parts[0])]
+        # receive before joining: a worker blocks in send until its result is read
+        for process, receive in workers:
+            try:
+                outcome, value, trace = receive.recv()
+            except EOFError:                      # killed, or ended by os._exit in fn
+                process.join()
+                raise RuntimeError(f"a worker process ended without a result "
+                                   f"(exit code {process.exitcode})") from None
+            process.join()
+            if outcome == "error":
+                if hasattr(value, "add_note"):
+                    value.add_note(f"raised in a worker process:\n{trace}")
+                raise value
+            results.append(value)
+        return results
+    finally:
+        for process, receive in workers:
+            receive.close()
+            if process.is_alive():
+                process.terminate()
+                process.join()
+
+
+def _work(fn: Callable, part, send) -> None:
+    """A worker's life: compute fn(part), send ("ok", result, "") or ("error", exception,
+    traceback text)."""
+    try:
+        message = ("ok", fn(part), "")
+    except BaseException as error:               # KeyboardInterrupt too: the caller decides
+        message = ("error", error, traceback.format_exc())
+    try:
+        send.send(message)
+    except Exception as error:                   # an unpicklable result or exception
+        send.send(("error", RuntimeError(f"a worker's result could not be sent back: {error}"),
+                   message[2]))
+    send.close()

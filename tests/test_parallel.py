@@ -1,0 +1,78 @@
+"""Work in forked worker processes (``heatmapping.parallel``): the groups, the results in
+order, errors carried back, and pixel-flipping over a data set that does not depend on the
+number of workers."""
+
+import functools
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from heatmapping import explain, metrics, parallel
+from heatmapping.models import load_model
+
+FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="this system has no fork: the groups run in the caller")
+
+
+@given(n=st.integers(0, 200), workers=st.integers(1, 12))
+def test_split_cuts_the_items_into_contiguous_groups_of_near_equal_size(n, workers):
+    groups = parallel.split(n, workers)
+    assert [i for g in groups for i in g] == list(range(n))
+    assert len(groups) == max(1, min(n, workers))
+    sizes = [len(g) for g in groups]
+    assert max(sizes) - min(sizes) <= 1 and (n == 0 or min(sizes) >= 1)
+
+
+@FORK
+def test_run_returns_the_results_in_order_each_part_from_its_own_process():
+    pids = parallel.run(lambda part: (part, os.getpid()), [0, 1, 2])
+    assert [p for p, _ in pids] == [0, 1, 2]
+    assert pids[0][1] == os.getpid() and len({pid for _, pid in pids}) == 3
+
+
+@FORK
+def test_a_workers_exception_is_raised_in_the_caller_with_its_traceback():
+    def fail_in_a_worker(part):
+        if part == 1:
+            raise ValueError("part 1 is bad")
+        return part
+    with pytest.raises(ValueError, match="part 1 is bad") as caught:
+        parallel.run(fail_in_a_worker, [0, 1])
+    assert any("fail_in_a_worker" in note for note in getattr(caught.value, "__notes__", ["fail_in_a_worker"]))
+
+
+@FORK
+def test_a_worker_that_dies_without_a_result_is_an_error():
+    with pytest.raises(RuntimeError, match="ended without a result .exit code 3"):
+        parallel.run(lambda part: os._exit(3) if part else part, [0, 1])
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="workers"):
+        parallel.split(5, 0)
+    with pytest.raises(TypeError, match="fn"):
+        parallel.run(3, [1])
+    with pytest.raises(ValueError, match="workers"):
+        metrics.evaluate_selectivity(load_model("cnn"), np.zeros((2, 28, 28), np.uint8),
+                                     {"x": lambda x, target=None: x}, workers=0)
+
+
+@FORK
+def test_pixel_flipping_over_a_data_set_is_the_same_in_one_or_three_workers(capfd):
+    from heatmapping.data import load_mnist5k
+    net = load_model("cnn")
+    images = load_mnist5k()[0][:40]
+    methods = {"deep_taylor": functools.partial(explain.lrp, net),
+               "sensitivity": functools.partial(explain.sensitivity, net)}
+    kw = dict(recompute=True, batch_size=8, removal="uniform", rng=np.random.default_rng(1))
+    one = metrics.evaluate_selectivity(net, images, methods, workers=1, **kw)
+    kw["rng"] = np.random.default_rng(1)
+    three = metrics.evaluate_selectivity(net, images, methods, workers=3, **kw)
+    for name in methods:
+        np.testing.assert_array_equal(three[name].curves, one[name].curves, err_msg=name)
+        np.testing.assert_array_equal(three[name].probabilities, one[name].probabilities)
+    err = capfd.readouterr().err          # the workers write to the same file descriptor
+    assert "deep_taylor [uniform]: worker 3/3, 8/8 samples" in err, err
+    assert "deep_taylor [uniform]: 40/40 samples" in err, err
