@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks
+from . import checks, parallel
 from .files import read_npz, write_npz
 from .layers import LAYER_TYPES, Dropout, Layer
 
@@ -107,8 +107,11 @@ class Sequential:
         return A
 
     def forward(self, x) -> np.ndarray:
-        """The network output f(x), shape (N, ...)."""
-        a = self.check_input(x)
+        """The network output f(x), shape (N, ...).  A large batch runs as one group of
+        samples per core, in threads (``parallel.in_groups``)."""
+        return parallel.in_groups(self._forward, self.check_input(x))
+
+    def _forward(self, a: np.ndarray) -> np.ndarray:
         for layer in self.layers:
             a = layer.forward(a)          # keeping only the current activation saves memory
         return a

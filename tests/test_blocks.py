@@ -4,17 +4,29 @@ one of the whole batch at once, with per-sample targets and filters cut to each 
 import numpy as np
 import pytest
 
-from heatmapping import explain, lrp as lrp_module, models
+from heatmapping import explain, lrp as lrp_module, models, parallel
 from heatmapping.data import load_mnist5k
 
 NET = models.load_model("cnn").astype(np.float64)
 X = models.inputs_for(NET, load_mnist5k()[0][:70])          # more than the 64 that never split
 
 
-def whole(**kw):
-    """lrp of the whole batch at once (the default block is larger than 70 samples)."""
-    assert lrp_module.block_size(NET, X) >= len(X)
-    return explain.lrp(NET, X, **kw)
+def whole(method=explain.lrp, **kw):
+    """``method`` of the whole batch at once: one block on one core."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parallel, "available_cores", lambda: 1)
+        mp.setattr(lrp_module, "BLOCK_BYTES", 2**40)
+        assert lrp_module.block_size(NET, X) >= len(X)
+        return method(NET, X, **kw)
+
+
+@pytest.fixture(params=[1, 3], ids=["1 core", "3 cores"])
+def blocks_of_8(request, monkeypatch):
+    """Blocks of 8 samples, run on 1 core or shared among 3 threads."""
+    per_sample = sum(a.nbytes for a in NET.activations(X[:1]))
+    monkeypatch.setattr(lrp_module, "BLOCK_BYTES", 8 * per_sample)
+    monkeypatch.setattr(parallel, "available_cores", lambda: request.param)
+    assert lrp_module.block_size(NET, X) == 8
 
 
 @pytest.mark.parametrize("kw", [
@@ -24,18 +36,13 @@ def whole(**kw):
     {"filters": {3: np.eye(10)[:1, :, None, None]}},
 ], ids=["predicted", "one-class", "class-per-sample", "list-of-classes", "float-target", "epsilon",
         "per-sample-filter", "one-filter-for-all"])
-def test_blocks_give_the_relevance_of_the_whole_batch(kw, monkeypatch):
+def test_blocks_give_the_relevance_of_the_whole_batch(kw, blocks_of_8):
     expected = whole(**kw)
-    per_sample = sum(a.nbytes for a in NET.activations(X[:1]))
-    monkeypatch.setattr(lrp_module, "BLOCK_BYTES", 8 * per_sample)
-    assert lrp_module.block_size(NET, X) == 8
     np.testing.assert_allclose(explain.lrp(NET, X, **kw), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_blocks_join_every_layer_and_the_ledger(monkeypatch):
+def test_blocks_join_every_layer_and_the_ledger(blocks_of_8):
     expected = whole(return_layers=True)
-    per_sample = sum(a.nbytes for a in NET.activations(X[:1]))
-    monkeypatch.setattr(lrp_module, "BLOCK_BYTES", 8 * per_sample)
     got = explain.lrp(NET, X, return_layers=True)
     assert len(got.R) == len(expected.R) and len(got.ledger) == len(expected.ledger)
     for r, e in zip(got.R, expected.R):
@@ -51,9 +58,7 @@ def test_blocks_join_every_layer_and_the_ledger(monkeypatch):
 
 @pytest.mark.parametrize("method", [explain.sensitivity, explain.simple_taylor, explain.deconvolution,
                                     explain.guided_backprop], ids=lambda f: f.__name__)
-def test_gradient_methods_in_blocks_give_the_result_of_the_whole_batch(method, monkeypatch):
+def test_gradient_methods_in_blocks_give_the_result_of_the_whole_batch(method, blocks_of_8):
     target = np.arange(70) % 10
-    expected = method(NET, X, target=target)
-    per_sample = sum(a.nbytes for a in NET.activations(X[:1]))
-    monkeypatch.setattr(lrp_module, "BLOCK_BYTES", 8 * per_sample)
+    expected = whole(method, target=target)
     np.testing.assert_allclose(method(NET, X, target=target), expected, rtol=1e-12, atol=1e-12)

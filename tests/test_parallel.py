@@ -76,3 +76,46 @@ def test_pixel_flipping_over_a_data_set_is_the_same_in_one_or_three_workers(capf
     err = capfd.readouterr().err          # the workers write to the same file descriptor
     assert "deep_taylor [uniform]: worker 3/3, 8/8 samples" in err, err
     assert "deep_taylor [uniform]: 40/40 samples" in err, err
+
+
+def test_run_in_threads_returns_in_order_and_raises_a_threads_error():
+    import threading
+    together = threading.Barrier(3, timeout=30)       # broken unless all 3 run at once
+
+    def meet(part):
+        together.wait()
+        return part, threading.get_ident()
+    got = parallel.run_in_threads(meet, [0, 1, 2])
+    assert [p for p, _ in got] == [0, 1, 2]
+    assert got[0][1] == threading.get_ident() and len({t for _, t in got}) == 3
+
+    def fail(part):
+        if part == 2:
+            raise KeyError("part 2")
+        return part
+    with pytest.raises(KeyError, match="part 2"):
+        parallel.run_in_threads(fail, [0, 1, 2])
+
+
+@pytest.mark.parametrize("cores, n, groups", [(1, 500, 1), (2, 63, 1), (2, 64, 2), (4, 100, 3), (4, 500, 4)])
+def test_in_groups_gives_each_core_a_group_of_at_least_group_samples(cores, n, groups, monkeypatch):
+    monkeypatch.setattr(parallel, "available_cores", lambda: cores)
+    sizes = []
+    x = np.arange(n * 2.0).reshape(n, 2)
+
+    def double(xs):
+        sizes.append(len(xs))
+        return 2 * xs
+    np.testing.assert_array_equal(parallel.in_groups(double, x), 2 * x)
+    assert len(sizes) == groups and sum(sizes) == n and min(sizes) >= min(n, parallel.GROUP_SAMPLES)
+
+
+def test_a_network_forward_in_groups_is_the_forward_of_the_whole_batch(monkeypatch):
+    from heatmapping.data import load_mnist5k
+    from heatmapping.models import inputs_for
+    net = load_model("cnn").astype(np.float64)
+    x = inputs_for(net, load_mnist5k()[0][:100])
+    monkeypatch.setattr(parallel, "available_cores", lambda: 1)
+    whole = net.forward(x)
+    monkeypatch.setattr(parallel, "available_cores", lambda: 3)
+    np.testing.assert_array_equal(net.forward(x), whole)
