@@ -43,7 +43,8 @@ def _by_blocks(fn, net: Sequential, x, target) -> np.ndarray:
     block = block_size(net, x)
     if block >= len(x):
         return fn(net, x, target)
-    return np.concatenate(in_blocks(lambda xb, target: fn(net, xb, target), x, block, target=target))
+    return np.concatenate(in_blocks(lambda xb, target: fn(net, xb, target), x, block,
+                                    threads=net.threads, target=target))
 
 
 def _gradient(net: Sequential, x: np.ndarray, target) -> np.ndarray:

@@ -125,17 +125,17 @@ def run_in_threads(fn: Callable, parts: Sequence) -> list:
     return results
 
 
-def in_groups(fn: Callable, x):
+def in_groups(fn: Callable, x, threads: int):
     """``fn(x)`` for a batch ``x`` (N, ...) whose samples ``fn`` maps independently: the batch
-    cut into one group of samples per core (each at least ``GROUP_SAMPLES``), the groups run
-    in threads, the results joined along the first axis.
+    cut into at most ``threads`` groups of samples (each at least ``GROUP_SAMPLES``), the
+    groups run in threads, the results joined along the first axis.
 
-    The forward pass of a network runs so: its layers spend their time in NumPy calls that
-    release the GIL, and two groups on two cores ran the reference CNN's forward of 256
-    digits 1.5x faster (1,024 digits: 2x) than one.  Run Python under ``taskset -c 0`` to
+    A network's forward pass runs so (``Sequential.threads``): its layers spend their time in
+    NumPy calls that release the GIL, and two groups on two cores ran the reference CNN's
+    forward of 256 digits 1.3-1.7x faster than one.  Run Python under ``taskset -c 0`` to
     keep it on one core.
     """
-    groups = split(len(x), max(1, min(available_cores(), len(x) // GROUP_SAMPLES)))
+    groups = split(len(x), max(1, min(threads, len(x) // GROUP_SAMPLES)))
     if len(groups) == 1:
         return fn(x)
     return np.concatenate(run_in_threads(lambda r: fn(x[r.start:r.stop]), groups))

@@ -98,15 +98,14 @@ def test_run_in_threads_returns_in_order_and_raises_a_threads_error():
 
 
 @pytest.mark.parametrize("cores, n, groups", [(1, 500, 1), (2, 63, 1), (2, 64, 2), (4, 100, 3), (4, 500, 4)])
-def test_in_groups_gives_each_core_a_group_of_at_least_group_samples(cores, n, groups, monkeypatch):
-    monkeypatch.setattr(parallel, "available_cores", lambda: cores)
+def test_in_groups_gives_each_thread_a_group_of_at_least_group_samples(cores, n, groups):
     sizes = []
     x = np.arange(n * 2.0).reshape(n, 2)
 
     def double(xs):
         sizes.append(len(xs))
         return 2 * xs
-    np.testing.assert_array_equal(parallel.in_groups(double, x), 2 * x)
+    np.testing.assert_array_equal(parallel.in_groups(double, x, cores), 2 * x)
     assert len(sizes) == groups and sum(sizes) == n and min(sizes) >= min(n, parallel.GROUP_SAMPLES)
 
 
@@ -119,3 +118,8 @@ def test_a_network_forward_in_groups_is_the_forward_of_the_whole_batch(monkeypat
     whole = net.forward(x)
     monkeypatch.setattr(parallel, "available_cores", lambda: 3)
     np.testing.assert_array_equal(net.forward(x), whole)
+
+
+def test_only_a_network_with_convolutions_uses_threads_of_its_own(monkeypatch):
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    assert load_model("cnn").threads == 2 and load_model("mlp").threads == 1
