@@ -576,11 +576,12 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
     rng : for ``"uniform"`` removal (and nothing else).  Batch b of every method gets the
         generator ``default_rng([seed, b])`` with one seed drawn from ``rng``, so all methods
         see the same noise on the same digit.
-    workers : processes that share the batches (``heatmapping.parallel``), e.g. 2 on two
-        cores: about 1.5x faster for pixel-flipping with recomputed heatmaps.  The results of
-        a method that draws no random numbers do not depend on it.  A method that does
-        (``random_relevance``, SmoothGrad) draws in each worker from a copy of its generator
-        as it was at the start: its results depend on ``workers``.
+    workers : processes that share the batches (``heatmapping.parallel``; on Linux only,
+        elsewhere the batches run in this process), e.g. 2 on two cores: 2x faster for
+        pixel-flipping with recomputed heatmaps.  The results of a method that draws no random
+        numbers do not depend on it.  A method that does (``random_relevance``, SmoothGrad)
+        draws in each worker from a copy of its generator as it was at the start: its results
+        depend on ``workers`` (and on the system: off Linux there are no copies).
 
     Returns
     -------

@@ -6,14 +6,17 @@ groups and giving each group to its own process uses every core.  Each worker is
 the caller: it sees the network, the data and the explanation functions as they are, without
 copying or pickling them, and sends back only its result.
 
-Where the operating system has no ``fork`` (Windows), the groups run one after the other in
-the caller, with the same results.
+Processes are forked on Linux only: Windows has no ``fork``, and on macOS the system's
+libraries (Accelerate, which NumPy may use for BLAS) are not safe to use in a forked child.
+There the groups run one after the other in the caller, with the same results for work that
+draws no random numbers.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import traceback
 from typing import Callable, Sequence
@@ -61,7 +64,7 @@ def run(fn: Callable, parts: Sequence) -> list:
     """
     fn = checks.function(fn, "fn")
     parts = list(parts)
-    if len(parts) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(parts) <= 1 or not sys.platform.startswith("linux"):
         return [fn(part) for part in parts]
     context = multiprocessing.get_context("fork")
     workers = []

@@ -4,6 +4,7 @@ number of workers."""
 
 import functools
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from heatmapping import explain, metrics, parallel
 from heatmapping.models import load_model
 
-FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="this system has no fork: the groups run in the caller")
+FORK = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                          reason="worker processes are forked on Linux only: the groups run in the caller")
 
 
 @given(n=st.integers(0, 200), workers=st.integers(1, 12))
@@ -123,3 +125,8 @@ def test_a_network_forward_in_groups_is_the_forward_of_the_whole_batch(monkeypat
 def test_only_a_network_with_convolutions_uses_threads_of_its_own(monkeypatch):
     monkeypatch.setattr(parallel, "available_cores", lambda: 2)
     assert load_model("cnn").threads == 2 and load_model("mlp").threads == 1
+
+
+def test_off_linux_the_parts_run_in_the_caller(monkeypatch):
+    monkeypatch.setattr(parallel.sys, "platform", "darwin")
+    assert parallel.run(lambda part: (part, os.getpid()), [0, 1]) == [(0, os.getpid()), (1, os.getpid())]
