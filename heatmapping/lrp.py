@@ -333,10 +333,12 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     -------
     R : array of the shape of ``x``, or ``LRPResult``
 
-    A batch of more than 64 samples is explained in blocks whose activations take about
-    ``BLOCK_BYTES`` (24 MiB: 248 digits for the float32 CNN), one after the other: one call
-    over 10,000 digits is as fast per digit as batches of 256, and its peak memory stays near
-    three blocks' worth (78 MiB measured for the CNN) instead of growing with the batch.
+    A batch of more than 64 samples is explained in blocks whose activations take at most
+    about ``BLOCK_BYTES`` (24 MiB: 248 digits for the float32 CNN), shared among the network's
+    threads (``net.threads``: one per core for a network with convolutions): one call over
+    10,000 digits is as fast per digit as batches of 256, and its peak memory stays near three
+    blocks' worth per thread (111-118 MiB measured for the CNN on two cores) instead of
+    growing with the batch.
     """
     checks.network(net)
     if max_pool not in ("proportional", "winner"):
