@@ -1,10 +1,18 @@
-"""Work over a whole data set on several cores, in forked worker processes.
+"""Work over many samples on several cores: threads within one pass, processes over a data set.
 
-BLAS spreads a large product over the cores, but explaining or evaluating a data set is many
-small products and element-wise steps, which run on one core.  Cutting the samples into
-groups and giving each group to its own process uses every core.  Each worker is a fork of
-the caller: it sees the network, the data and the explanation functions as they are, without
-copying or pickling them, and sends back only its result.
+BLAS spreads a large product over the cores, but a convolutional network's forward and
+relevance passes are many small products and element-wise steps, which run on one core.
+Cutting the samples into groups and giving each group to its own thread or process uses every
+core, and the groups' results are those of the whole batch (each sample is computed on its
+own).
+
+* Threads (:func:`run_in_threads`, :func:`in_groups`) serve one pass over a batch
+  (``Sequential.forward``, the blocks of ``lrp``): NumPy releases the GIL in the products and
+  copies.
+* Processes (:func:`run`) serve work over a whole data set (``metrics.evaluate_selectivity``),
+  where the interpreter's own work between NumPy calls adds up.  Each worker is a fork of the
+  caller: it sees the network, the data and the explanation functions as they are, without
+  copying or pickling them, and sends back only its result.
 
 Processes are forked on Linux only: Windows has no ``fork``, and on macOS the system's
 libraries (Accelerate, which NumPy may use for BLAS) are not safe to use in a forked child.
