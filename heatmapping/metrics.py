@@ -438,12 +438,17 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
         divide the image (see :func:`patch_grid`); (1,) on (N, D) removes single features.
     removal, mean, bounds, sigma, rng : how removed pixels are replaced, see :func:`removal_fill`
     explain_fn : callable ``explain_fn(x, target=c) -> R``; needed if R is None or ``recompute``.
-        It must explain each sample on its own (as every method of ``heatmapping`` does):
-        it is called on the samples that need a heatmap, not always on all of ``x``.
+        With ``recompute`` it is called on the samples that need a new heatmap, not always
+        on all of ``x``: a sample's heatmap should not depend on the other samples of the
+        call.  (SmoothGrad draws its noise for the whole batch, so its heatmap of a sample
+        does depend on them: it stays a valid SmoothGrad estimate, but not the one of
+        explaining all of ``x`` at every step.)
     recompute : True is the paper's procedure (Sec. 7.2, Figure 8): the heatmap is recomputed
         on x_k after each removal and the most relevant remaining patch is removed next.
         A sample whose image the last removal left as it was (a patch that already had the
-        removal value) keeps its heatmap instead: the same input has the same explanation.
+        removal value) keeps explain_fn's heatmap instead: the same input has the same
+        explanation (up to rounding: BLAS may round a sample differently in another batch).
+        A heatmap ``R`` given here orders the first removal only.
         False, the default, is the cheaper shortcut of one heatmap per sample: the order is
         fixed by the first heatmap (ties: lower patch index first).  The two can rank
         methods differently (tutorials/08_selectivity.py measures it).
@@ -465,8 +470,8 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
                          if recompute else "R: expected the heatmaps, or explain_fn to compute them; got neither")
     if explain_fn is not None:
         checks.function(explain_fn, "explain_fn")
-    R = (_checked_relevance(explain_fn(x, target=c), x, "explain_fn") if R is None
-         else _checked_relevance(R, x, "R"))
+    R_given = None if R is None else _checked_relevance(R, x, "R")
+    R = _checked_relevance(explain_fn(x, target=c), x, "explain_fn") if R is None else R_given
     keep = {int(k) for k in keep}
     if any(not 0 <= k <= K for k in keep):
         raise ValueError(f"keep: steps must be in 0..{K}, got {sorted(keep)}")
@@ -476,21 +481,29 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
     probability = np.empty_like(curve)
     curve[:, 0], probability[:, 0] = _scores(f0, c)
     order = np.argsort(-patch_relevance(R, patch), axis=1, kind="stable")
-    removed, changed = np.zeros((N, K), dtype=bool), np.ones(N, dtype=bool)
-    if recompute:
-        R = R.copy()                          # rows are replaced as the images change
+    removed = np.zeros((N, K), dtype=bool)
+    # explained[n]: R[n] is explain_fn's heatmap of the current image x_k[n].  A heatmap given
+    # by the caller is not: it is replaced at the first recomputation whatever the removal did
+    explained = np.full(N, R_given is None)
     xk, images, start = x, {0: x.copy()} if 0 in keep else {}, time.perf_counter()
     for k in range(1, K + 1):                 # a loop over removal steps, never over samples
         if recompute and k > 1:
-            if changed.any():   # an image the last removal left as it was keeps its heatmap
-                R[changed] = _checked_relevance(explain_fn(xk[changed], target=c[changed]),
-                                                xk[changed], "explain_fn")
+            todo = ~explained     # an image the last removal left as it was keeps its heatmap
+            if todo.any():
+                new = _checked_relevance(explain_fn(xk[todo], target=c[todo]), xk[todo], "explain_fn")
+                if todo.all():
+                    R = new
+                else:           # a copy: R may be an array explain_fn still holds
+                    R = R.astype(np.result_type(R, new))
+                    R[todo] = new
+                explained[:] = True
             r = np.where(removed, -np.inf, patch_relevance(R, patch))
             order[:, k - 1] = r.argmax(axis=1)        # first maximum: the same tie rule
         removed[rows, order[:, k - 1]] = True
         mask = patch_mask(removed, x.shape[1:], patch)
         x_new = np.where(mask, fill(mask), x)
         changed = (x_new != xk).reshape(N, -1).any(axis=1)
+        explained &= ~changed
         curve[:, k], probability[:, k] = curve[:, k - 1], probability[:, k - 1]
         if changed.any():
             logits = net.forward(x_new[changed]).reshape(int(changed.sum()), -1)

@@ -120,17 +120,19 @@ def test_recompute_follows_the_heatmap_of_the_current_image():
     np.testing.assert_allclose(again.curve[0], [1.5, 0.5, 0.0, 0.0], rtol=ROUNDING)
 
 
-def recomputed_order_oracle(net, x, explain_fn, patch, fill_value):
+def recomputed_order_oracle(net, x, explain_fn, patch, fill_value, R=None):
     """The paper's procedure written out per sample and per step: the heatmap of the current
-    image is computed every time, whether the last removal changed the image or not."""
+    image is computed every time, whether the last removal changed the image or not (the
+    first one is ``R`` if given)."""
     grid = metrics.patch_grid(x.shape[1:], patch)
     K = int(np.prod(grid))
     orders = []
     for n in range(len(x)):
         xk, c = x[n:n + 1].copy(), int(net.forward(x[n:n + 1]).argmax())
         removed, order = np.zeros(K, dtype=bool), []
-        for _ in range(K):
-            r = metrics.patch_relevance(explain_fn(xk, target=c), patch)[0]
+        for k in range(K):
+            heatmap = R[n:n + 1] if (R is not None and k == 0) else explain_fn(xk, target=c)
+            r = metrics.patch_relevance(heatmap, patch)[0]
             best = int(np.flatnonzero(~removed)[np.argmax(r[~removed])])
             removed[best] = True
             order.append(best)
@@ -156,6 +158,22 @@ def test_recompute_keeps_the_heatmap_of_an_unchanged_image_and_matches_recomputi
                                     recompute=True)
     np.testing.assert_array_equal(result.order,
                                   recomputed_order_oracle(net, x, explain_fn, (2, 2), -1.0))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.int64])
+def test_a_given_heatmap_orders_the_first_removal_only(dtype, rng):
+    # R chosen to pick a black patch first: the removal changes nothing, and yet the second
+    # removal must follow explain_fn's heatmap, computed in explain_fn's dtype
+    net = small_cnn(rng)
+    x = rng.uniform(-1, 1, (4, 1, 8, 8))
+    x[:, :, :2, :2] = -1.0
+    R = np.zeros_like(x)
+    R[:, :, :2, :2] = 1
+    explain_fn = functools.partial(explain.lrp, net, rules="deep_taylor")
+    result = metrics.pixel_flipping(net, x, R.astype(dtype), explain_fn=explain_fn, patch=(2, 2),
+                                    recompute=True)
+    np.testing.assert_array_equal(result.order,
+                                  recomputed_order_oracle(net, x, explain_fn, (2, 2), -1.0, R))
 
 
 def test_recompute_explains_only_the_images_the_last_removal_changed(rng):
