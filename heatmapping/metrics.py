@@ -21,6 +21,7 @@ CNN's 32x32 input the 8x8 grid of 4x4 patches covers the 2-pixel border of -1 to
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -519,11 +520,22 @@ def pixel_flipping(net: Sequential, x, R=None, *, target=None, patch: tuple[int,
 
 def random_relevance(*, rng: np.random.Generator) -> ExplainFn:
     """An explanation function returning uniform noise: a random removal order, the baseline
-    every method should beat."""
-    checks.generator(rng)
+    every method should beat.
+
+    The noise of a call is drawn from a generator seeded by a number drawn from ``rng`` once,
+    here, and by the bytes of the batch ``x``: the same batch gets the same noise, different
+    batches independent noise.  So the result does not depend on which worker process
+    explains a batch (``evaluate_selectivity(workers=...)``: each worker has a copy of the
+    state of ``rng``, which would give its batches the noise of the others), nor on whether
+    pixel-flipping explains an unchanged image again.
+    """
+    seed = int(checks.generator(rng).integers(2**63))
 
     def explain_fn(x, target=None):
-        return rng.uniform(0.0, 1.0, np.shape(x))
+        x = np.ascontiguousarray(x)
+        digest = hashlib.blake2b(x.tobytes(), digest_size=8).digest()
+        generator = np.random.default_rng([seed, *x.shape, int.from_bytes(digest, "little")])
+        return generator.uniform(0.0, 1.0, x.shape)
     return explain_fn
 
 
@@ -591,10 +603,12 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
         see the same noise on the same digit.
     workers : processes that share the batches (``heatmapping.parallel``; on Linux only,
         elsewhere the batches run in this process), e.g. 2 on two cores: 2x faster for
-        pixel-flipping with recomputed heatmaps.  The results of a method that draws no random
-        numbers do not depend on it.  A method that does (``random_relevance``, SmoothGrad)
-        draws in each worker from a copy of its generator as it was at the start: its results
-        depend on ``workers`` (and on the system: off Linux there are no copies).
+        pixel-flipping with recomputed heatmaps.  The results of a method whose heatmaps
+        depend on the batch it is given only do not depend on it: every method here,
+        ``random_relevance`` and SmoothGrad without a generator of its own included.  A
+        method that draws from a generator it keeps (``smoothgrad(..., rng=g)``) draws in
+        each worker from a copy of it as it was at the start: its results depend on
+        ``workers`` (and on the system: off Linux there are no copies).
 
     Returns
     -------

@@ -130,3 +130,18 @@ def test_only_a_network_with_convolutions_uses_threads_of_its_own(monkeypatch):
 def test_off_linux_the_parts_run_in_the_caller(monkeypatch):
     monkeypatch.setattr(parallel.sys, "platform", "darwin")
     assert parallel.run(lambda part: (part, os.getpid()), [0, 1]) == [(0, os.getpid()), (1, os.getpid())]
+
+
+@FORK
+def test_the_random_baseline_does_not_depend_on_the_workers_and_batches_get_their_own_noise(rng):
+    from heatmapping.data import load_mnist5k
+    net = load_model("cnn")
+    images = load_mnist5k()[0][:32]
+    runs = [metrics.evaluate_selectivity(net, images, {"random": metrics.random_relevance(
+                rng=np.random.default_rng(7))}, batch_size=8, workers=w, recompute=True,
+                progress=False)["random"] for w in (1, 4)]
+    np.testing.assert_array_equal(runs[0].curves, runs[1].curves)
+    explain_fn = metrics.random_relevance(rng=np.random.default_rng(7))
+    x = rng.uniform(-1, 1, (2, 3, 4))
+    np.testing.assert_array_equal(explain_fn(x), explain_fn(x.copy()))
+    assert not np.array_equal(explain_fn(x), explain_fn(x[::-1])), "another batch, other noise"

@@ -47,8 +47,7 @@ N_BASE = run.pick(100, 6)          # digits for the baselines (integrated gradie
 STEPS, SAMPLES = 4, 4              # integrated gradients' steps, SmoothGrad's noisy copies
 HEAD = 16                          # "the first 16 patches" of 64
 SEED = 0
-WORKERS = 2                        # processes sharing the digits (about 2x on two cores); a
-                                   # fixed number, so that the numbers are the same anywhere
+WORKERS = 2                        # processes sharing the digits (about 2x on two cores)
 
 net = models.load_model("cnn")                               # float32, as shipped
 images, labels, source = data.load_test_digits(verbose=False)

@@ -120,9 +120,7 @@ BASELINES = ("integrated gradients", "SmoothGrad", "occlusion")
 #: 4.05).  That keeps the tour within about 15 s of its time without them.
 IG_STEPS, SG_SAMPLES = 4, 2
 BLACK = -1.0                       # the removal value, the digits' background
-#: processes that share Figure 8's digits (``heatmapping.parallel``): about 2x on two cores.
-#: A fixed number, not the machine's core count: the random baseline draws in each process
-#: from its own copy of the generator, and the tour prints the same numbers everywhere
+#: processes that share Figure 8's digits (``heatmapping.parallel``): about 2x on two cores
 WORKERS = 2
 
 
