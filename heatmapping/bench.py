@@ -12,8 +12,8 @@ Then, in float32 with the CNN (medians of a few runs):
 * one ``lrp`` call over many digits (the 10,000 MNIST test digits if found, else the 5,000
   embedded ones) against the same digits in batches of 256: time per digit and peak memory;
 * pixel-flipping with the heatmap recomputed after every removal (Sec. 7.2, the paper's
-  procedure, 4x4 patches) of 1,024 of those digits, deep Taylor and epsilon, the batches
-  shared among as many processes as there are cores: digits per second;
+  procedure, 4x4 patches) of 1,024 of those digits, deep Taylor and epsilon, in batches of
+  at most 512 shared among as many processes as there are cores: digits per second;
 * one training epoch of the Gaussian RBM and of the VAE (Sec. 3) on the 5,000 embedded digits;
 * with ``busy=True``, forward and LRP while another process keeps one core busy, and the
   ratio busy / quiet (what a shared machine costs).
@@ -167,11 +167,12 @@ def one_call_vs_batches(net, x, *, batch: int = 256, repeat: int = 3) -> dict:
 
 def flipping_rate(net, x, *, rules="deep_taylor", workers: int = 1) -> float:
     """Digits per second of pixel-flipping with the heatmap recomputed after every removal
-    of a 4x4 patch (Sec. 7.2), over all of ``x`` in batches of 512 shared among ``workers``
-    processes (``metrics.evaluate_selectivity(..., recompute=True)``)."""
+    of a 4x4 patch (Sec. 7.2), over all of ``x`` in batches of at most 512 shared among
+    ``workers`` processes (``metrics.evaluate_selectivity(..., recompute=True)``)."""
     explain = {rules: functools.partial(lrp, net, rules=rules)}
+    batch = min(512, -(-len(x) // workers))            # at least one batch per worker
     start = time.perf_counter()
-    metrics.evaluate_selectivity(net, x, explain, patch=(4, 4), recompute=True, batch_size=512,
+    metrics.evaluate_selectivity(net, x, explain, patch=(4, 4), recompute=True, batch_size=batch,
                                  workers=workers, progress=False)
     return len(x) / (time.perf_counter() - start)
 

@@ -18,9 +18,15 @@ import numpy as np
 
 from . import checks, parallel
 from .files import read_npz, write_npz
-from .layers import LAYER_TYPES, Conv2d, Dropout, Layer
+from .layers import (LAYER_TYPES, AvgPool2d, BatchNorm, Conv2d, Dropout, Flatten, Layer, Linear,
+                     LpPool2d, MaxPool2d, ReLU, SumPool2d)
 
 __all__ = ["Sequential", "save", "load"]
+
+#: the layer kinds (exact types, not subclasses) that map each sample on its own and keep
+#: nothing between calls: a batch may be cut into groups of samples run in threads
+_PER_SAMPLE = {Linear, Conv2d, SumPool2d, AvgPool2d, MaxPool2d, LpPool2d, ReLU, Flatten, Dropout,
+               BatchNorm}
 
 #: written into every model file; bump when the format changes
 FORMAT_VERSION = 1
@@ -71,8 +77,11 @@ class Sequential:
         thread (``layers._SMALL_PRODUCT``), so that only threads of ours reach a second core;
         1 for the others, whose dense layers' large products BLAS itself spreads over the
         cores (two threads of ours on top measured slower: the MLP's LRP of 256 digits 6.0 ->
-        8.3 ms at two BLAS threads)."""
-        if any(isinstance(layer, Conv2d) for layer in self.layers):
+        8.3 ms at two BLAS threads).  Also 1 for a network with a layer of another kind than
+        those of ``_PER_SAMPLE`` (a ``Multiply`` may hold one factor per sample, a user's
+        layer may keep state): only those are known to map each sample on its own."""
+        kinds = {type(layer) for layer in self.layers}
+        if Conv2d in kinds and kinds <= _PER_SAMPLE:
             return parallel.available_cores()
         return 1
 

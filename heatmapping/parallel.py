@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import sys
 import threading
 import traceback
@@ -65,7 +66,7 @@ def run(fn: Callable, parts: Sequence) -> list:
     """``[fn(part) for part in parts]``, each part after the first in a forked process of its
     own, the first in the caller.
 
-    A worker's exception is raised again in the caller, with the worker's traceback as a note.
+    A worker's exception is raised again in the caller, caused by the worker's traceback.
     Results and exceptions travel by pickle; ``fn`` and what it reads do not.  Workers run
     with the caller's BLAS thread setting: for as many workers as cores, set
     ``OPENBLAS_NUM_THREADS=1`` (or the like) before starting Python.
@@ -80,9 +81,11 @@ def run(fn: Callable, parts: Sequence) -> list:
         for part in parts[1:]:
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_work, args=(fn, part, send), daemon=True)
-            process.start()
-            send.close()                          # the worker holds the sending end
-            workers.append((process, receive))
+            workers.append((process, receive))    # closed in ``finally``, started or not
+            try:
+                process.start()
+            finally:
+                send.close()                      # the worker holds the sending end
         results = [fn(parts[0])]
         # receive before joining: a worker blocks in send until its result is read
         for process, receive in workers:
@@ -94,9 +97,7 @@ def run(fn: Callable, parts: Sequence) -> list:
                                    f"(exit code {process.exitcode})") from None
             process.join()
             if outcome == "error":
-                if hasattr(value, "add_note"):
-                    value.add_note(f"raised in a worker process:\n{trace}")
-                raise value
+                raise value from _WorkerTraceback(trace)
             results.append(value)
         return results
     finally:
@@ -104,7 +105,17 @@ def run(fn: Callable, parts: Sequence) -> list:
             receive.close()
             if process.is_alive():
                 process.terminate()
+            if process.pid is not None:
                 process.join()
+
+
+class _WorkerTraceback(Exception):
+    """The traceback of an exception raised in a worker process, as its text (a traceback
+    object does not cross processes): the cause of the exception raised again in the
+    caller."""
+
+    def __str__(self):
+        return "raised in a worker process:\n" + self.args[0]
 
 
 def run_in_threads(fn: Callable, parts: Sequence) -> list:
@@ -160,8 +171,13 @@ def _work(fn: Callable, part, send) -> None:
     except BaseException as error:               # KeyboardInterrupt too: the caller decides
         message = ("error", error, traceback.format_exc())
     try:
+        # an exception must also be rebuilt on the other side: one whose __init__ takes
+        # other arguments than its args cannot, and would fail in the caller's recv
+        if message[0] == "error":
+            pickle.loads(pickle.dumps(message[1]))
         send.send(message)
-    except Exception as error:                   # an unpicklable result or exception
-        send.send(("error", RuntimeError(f"a worker's result could not be sent back: {error}"),
+    except Exception as error:                   # unpicklable, or not rebuilt from a pickle
+        what = "result" if message[0] == "ok" else f"exception {message[1]!r}"
+        send.send(("error", RuntimeError(f"a worker's {what} could not be sent back: {error}"),
                    message[2]))
     send.close()

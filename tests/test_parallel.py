@@ -42,7 +42,22 @@ def test_a_workers_exception_is_raised_in_the_caller_with_its_traceback():
         return part
     with pytest.raises(ValueError, match="part 1 is bad") as caught:
         parallel.run(fail_in_a_worker, [0, 1])
-    assert any("fail_in_a_worker" in note for note in getattr(caught.value, "__notes__", ["fail_in_a_worker"]))
+    assert "fail_in_a_worker" in str(caught.value.__cause__), "the worker's traceback is lost"
+
+
+class NeedsTwoArguments(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a} and {b}")
+
+
+@FORK
+def test_an_exception_that_cannot_be_rebuilt_still_reaches_the_caller_by_name():
+    def fail(part):
+        if part:
+            raise NeedsTwoArguments(1, 2)
+    with pytest.raises(RuntimeError, match="NeedsTwoArguments.*could not be sent back") as caught:
+        parallel.run(fail, [0, 1])
+    assert "raise NeedsTwoArguments" in str(caught.value.__cause__)
 
 
 @FORK
@@ -122,9 +137,25 @@ def test_a_network_forward_in_groups_is_the_forward_of_the_whole_batch(monkeypat
     np.testing.assert_array_equal(net.forward(x), whole)
 
 
-def test_only_a_network_with_convolutions_uses_threads_of_its_own(monkeypatch):
+def test_only_a_network_of_known_per_sample_layers_with_convolutions_uses_threads(monkeypatch):
+    from heatmapping.layers import Multiply, ReLU
+    from heatmapping.network import Sequential
     monkeypatch.setattr(parallel, "available_cores", lambda: 2)
-    assert load_model("cnn").threads == 2 and load_model("mlp").threads == 1
+    cnn = load_model("cnn")
+    assert cnn.threads == 2 and load_model("mlp").threads == 1
+
+    class Probe(ReLU):
+        """A user's layer that keeps what it saw: it must see the whole batch."""
+        def forward(self, a):
+            self.seen = len(a)
+            return super().forward(a)
+    probe = Probe()
+    x = np.zeros((100, *cnn.input_shape), dtype=np.float32)
+    for extra in (probe, Multiply(np.ones((100, 1, 1, 1), dtype=np.float32))):
+        net = Sequential([extra] + cnn.layers, input_shape=cnn.input_shape)
+        assert net.threads == 1
+        assert net.forward(x).shape == (100, 10)
+    assert probe.seen == 100
 
 
 def test_off_linux_the_parts_run_in_the_caller(monkeypatch):
