@@ -645,7 +645,7 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
             """Pixel-flipping of a group of batches: [(curves, probabilities)]."""
             w, group = worker_and_group
             who = f" worker {w + 1}/{len(groups)}," if len(groups) > 1 else ""
-            rows = range(starts[group[0]], min(starts[group[-1]] + batch_size, N))
+            samples = range(starts[group[0]], min(starts[group[-1]] + batch_size, N))
             report_every, out = max(1, len(group) // 10), []
             for i, b in enumerate(group):
                 s = starts[b]
@@ -657,8 +657,8 @@ def evaluate_selectivity(net: Sequential, images, methods: Mapping[str, ExplainF
                                      rng=None if seed is None else np.random.default_rng([seed, b]))
                 out.append((res.curve, res.probability))
                 if progress and ((i + 1) % report_every == 0 or i + 1 == len(group)):
-                    done = min(s + batch_size, N) - rows.start
-                    print(f"  {name} [{removal}]:{who} {done}/{len(rows)} samples, "
+                    done = min(s + batch_size, N) - samples.start
+                    print(f"  {name} [{removal}]:{who} {done}/{len(samples)} samples, "
                           f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
             return out
         pairs = [pair for part in parallel.run(flip, list(enumerate(groups))) for pair in part]

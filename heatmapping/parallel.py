@@ -3,8 +3,9 @@
 BLAS spreads a large product over the cores, but a convolutional network's forward and
 relevance passes are many small products and element-wise steps, which run on one core.
 Cutting the samples into groups and giving each group to its own thread or process uses every
-core, and the groups' results are those of the whole batch (each sample is computed on its
-own).
+core, and the groups' results are those of the whole batch: each sample is computed on its
+own (BLAS may round a sample differently when other samples share its product, at float32's
+last digits).
 
 * Threads (:func:`run_in_threads`, :func:`in_groups`) serve one pass over a batch
   (``Sequential.forward``, the blocks of ``lrp``): NumPy releases the GIL in the products and
