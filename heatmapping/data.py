@@ -413,7 +413,8 @@ def find_mnist(folder=None) -> Path | None:
         stem = path / _MNIST_FILES["test"][0]
         return stem.exists() or stem.with_name(stem.name + ".gz").exists()
 
-    for given, what in ((folder, "folder"), (os.environ.get("HEATMAPPING_DATA"), "$HEATMAPPING_DATA")):
+    for given, what in ((folder, "folder, or --data on the command line"),
+                        (os.environ.get("HEATMAPPING_DATA"), "$HEATMAPPING_DATA")):
         if given:
             if not has_test_set(Path(given)):
                 raise FileNotFoundError(f"no MNIST test set ({_MNIST_FILES['test'][0]}[.gz]) in "

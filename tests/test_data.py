@@ -216,7 +216,7 @@ def test_load_mnist_without_folder_or_environment_variable_says_how_to_fix_it(mo
 def test_a_given_mnist_folder_is_never_silently_replaced(tmp_path, monkeypatch):
     missing = tmp_path / "nowhere"
     monkeypatch.delenv("HEATMAPPING_DATA", raising=False)
-    with pytest.raises(FileNotFoundError, match=r"no MNIST test set .* in .*nowhere \(from folder\)"):
+    with pytest.raises(FileNotFoundError, match=r"no MNIST test set .* in .*nowhere \(from folder, or --data on the command line\)"):
         data.load_test_digits(missing)
     monkeypatch.setenv("HEATMAPPING_DATA", str(missing))
     with pytest.raises(FileNotFoundError, match=r"nowhere \(from \$HEATMAPPING_DATA\)"):
