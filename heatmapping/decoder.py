@@ -89,18 +89,6 @@ def _parameter_gradients(net: Sequential, A, G) -> list[np.ndarray]:
     return [g for _, _, g in net.parameter_gradients(A, G)]
 
 
-def _backward_to_first_layer(net: Sequential, A, grad_out) -> list:
-    """``net.backward(A, grad_out)`` without the input gradient G[0] (None in its place).
-
-    Training needs the gradients at the outputs of the layers, not at the data: skipping
-    G[0] of the encoder saves its largest product, (N, 900) @ W^T (900, 784).
-    """
-    G = [grad_out]
-    for layer, a in zip(reversed(net.layers[1:]), reversed(A[1:-1])):
-        G.append(layer.backward(a, G[-1]))
-    return [None] + G[::-1]
-
-
 class VAE:
     """Variational autoencoder with a two-layer encoder and decoder (Sec. 3.3, Figure 2).
 
@@ -282,7 +270,7 @@ class VAE:
         d_mu = GB[0] + beta * mu / n
         d_log_var = (GB[0] * eps * 0.5 * np.exp(0.5 * log_var)
                      + beta * 0.5 * (np.exp(log_var) - 1.0) / n)
-        GA = _backward_to_first_layer(self.encoder_, A, np.concatenate([d_mu, d_log_var], axis=1))
+        GA = self.encoder_.backward(A, np.concatenate([d_mu, d_log_var], axis=1), input_gradient=False)
         grads = (_parameter_gradients(self.decoder_, B, GB)
                  + _parameter_gradients(self.encoder_, A, GA))
         return loss, parts, grads

@@ -139,18 +139,22 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, A: list[np.ndarray], grad_out, *,
-                 layers: list[Layer] | None = None) -> list[np.ndarray]:
+    def backward(self, A: list[np.ndarray], grad_out, *, layers: list[Layer] | None = None,
+                 input_gradient: bool = True) -> list[np.ndarray]:
         """Back-propagate ``grad_out`` through the layers.
 
         Returns the list ``G`` with ``G[l]`` the gradient of ``sum(A[L] * grad_out)`` with
         respect to ``A[l]`` (so ``G[L] = grad_out`` and ``G[0]`` is the input gradient).
+        ``input_gradient=False`` leaves G[0] out (None): training needs the gradients at
+        the layers' outputs only, and G[0] is the first layer's product with the data (for the
+        VAE's encoder the largest, (N, 900) @ W^T (900, 784)).
         """
         layers = self.layers if layers is None else layers
+        first = 0 if checks.flag(input_gradient, "input_gradient") else 1
         G = [np.asarray(grad_out)]
-        for layer, a in zip(reversed(layers), reversed(A[:-1])):
-            G.append(layer.backward(a, G[-1]))
-        return G[::-1]
+        for l in reversed(range(first, len(layers))):
+            G.append(layers[l].backward(A[l], G[-1]))           # G[l] from G[l + 1]
+        return [None] * first + G[::-1]
 
     def gradient(self, x, grad_out) -> np.ndarray:
         """d(f(x) . grad_out)/dx, the input gradient for output weights ``grad_out``."""

@@ -305,7 +305,7 @@ class Trainer:
         layers = net.training_layers(rng, xb.shape)
         A = net.activations(xb, layers=layers)
         loss, grad = _cross_entropy(A[-1], yb)
-        G = net.backward(A, grad, layers=layers)
+        G = net.backward(A, grad, layers=layers, input_gradient=False)
         params, grads = [], []
         for name, p, dp in net.parameter_gradients(A, G):
             if name == "W" and self.weight_decay:

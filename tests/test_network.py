@@ -37,6 +37,18 @@ def test_activations_are_the_list_A0_to_AL(rng):
     np.testing.assert_array_equal(net.forward(x), A[-1])
 
 
+def test_backward_without_the_input_gradient_leaves_only_g0_out(rng):
+    net = small_cnn(rng)
+    A = net.activations(rng.standard_normal((3, 1, 6, 6)))
+    grad_out = rng.standard_normal(A[-1].shape)
+    G, G_no_input = net.backward(A, grad_out), net.backward(A, grad_out, input_gradient=False)
+    assert G_no_input[0] is None and G[0] is not None and len(G_no_input) == len(G)
+    for g, h in zip(G[1:], G_no_input[1:]):
+        np.testing.assert_array_equal(g, h)
+    with pytest.raises(TypeError, match="input_gradient: expected True or False"):
+        net.backward(A, grad_out, input_gradient=0)
+
+
 @pytest.mark.parametrize("pool", [SumPool2d, AvgPool2d, MaxPool2d,
                                   lambda w: LpPool2d(w, p=3.0)],
                          ids=["sum", "avg", "max", "lp3"])
