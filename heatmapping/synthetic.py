@@ -307,7 +307,8 @@ def in_silico_mutagenesis(net: Sequential, X, *, target: int = 1,
         D[n, b, l] = f(x_n) - f(x_n with position l set to nucleotide b),
 
     0 where b is the nucleotide already there.  ``X`` one-hot (N, 1, 4, L); returns (N, 4, L).
-    All N * 4 * L mutants are evaluated in batches of ``batch_size``.
+    The mutants that differ from their sequence (3 of the 4 per position of a one-hot
+    sequence) are evaluated, in batches of about ``batch_size``.
     """
     X = net.check_input(X)
     N, _, B, L = X.shape
@@ -316,11 +317,16 @@ def in_silico_mutagenesis(net: Sequential, X, *, target: int = 1,
     chunk = max(1, batch_size // (B * L))
     fm = []
     for i in range(0, N, chunk):
+        x = X[i:i + chunk, 0]                                            # (n, B, L)
         # mutant (n, b, l): x_n with column l replaced by e_b, shape (n, B, L, rows B, cols L)
-        mutants = np.repeat(X[i:i + chunk, :, None], B * L, axis=1).reshape(-1, B, L, B, L)
+        mutants = np.repeat(x[:, None], B * L, axis=1).reshape(-1, B, L, B, L)
         # advanced indices around a slice go first: the target is (B, L, n, rows)
         mutants[:, idx_b, idx_l, :, idx_l] = np.eye(B)[idx_b][:, :, None, :]
-        fm.append(net.forward(mutants.reshape(-1, 1, B, L))[:, target].reshape(-1, B, L))
+        # a mutant equal to its sequence (the letter already there) keeps f(x_n)
+        new = (mutants != x[:, None, None]).any(axis=(-2, -1))          # (n, B, L)
+        f_mutants = np.repeat(f[i:i + chunk, None], B * L, axis=1).reshape(-1, B, L)
+        f_mutants[new] = net.forward(mutants[new][:, None])[:, target]
+        fm.append(f_mutants)
     return f[:, None, None] - np.concatenate(fm)
 
 

@@ -144,6 +144,11 @@ def test_in_silico_mutagenesis_matches_mutating_one_letter_at_a_time(rng):
                 expected = net.forward(X[n:n + 1])[0, 1] - net.forward(x)[0, 1]
                 assert D[n, b, l] == pytest.approx(expected, abs=1e-12), (n, b, l)
     assert np.all(D[X[:, 0] > 0] == 0), "mutating a letter to itself changes nothing"
+    seen = []
+    forward = net.forward
+    net.forward = lambda x: seen.append(len(x)) or forward(x)
+    np.testing.assert_array_equal(synthetic.in_silico_mutagenesis(net, X, target=1, batch_size=7), D)
+    assert sum(seen) == 3 + 3 * 3 * 12, "only the mutants that differ from their sequence run"
 
 
 def test_motif_ranks_average_the_ranks_of_the_masked_positions():
