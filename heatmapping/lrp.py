@@ -301,7 +301,8 @@ def _checked_filters(filters, L: int) -> dict | None:
 
 def _broadcast_filter(filters: dict, l: int, R: np.ndarray) -> np.ndarray:
     try:
-        return np.broadcast_to(filters[l], R.shape).astype(R.dtype, copy=False)
+        # cast the mask, then broadcast it: a read-only view, not a copy of R's size
+        return np.broadcast_to(filters[l].astype(R.dtype, copy=False), R.shape)
     except ValueError:
         raise ValueError(f"filters[{l}]: a mask of shape {filters[l].shape} does not broadcast "
                          f"to the relevance of A[{l}], shape {R.shape}") from None
