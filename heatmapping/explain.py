@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import checks
+from . import checks, parallel
 from .layers import ReLU
-from .lrp import block_size, in_blocks, lrp, top_relevance
+from .lrp import block_size, lrp, top_relevance
 from .network import Sequential
 
 __all__ = ["sensitivity", "simple_taylor", "lrp", "deconvolution", "guided_backprop",
@@ -43,8 +43,8 @@ def _by_blocks(fn, net: Sequential, x, target) -> np.ndarray:
     block = block_size(net, x)
     if block >= len(x):
         return fn(net, x, target)
-    return np.concatenate(in_blocks(lambda xb, target: fn(net, xb, target), x, block,
-                                    threads=net.threads, target=target))
+    return np.concatenate(parallel.in_blocks(lambda xb, target: fn(net, xb, target), x, block,
+                                             threads=net.threads, target=target))
 
 
 def _gradient(net: Sequential, x: np.ndarray, target) -> np.ndarray:

