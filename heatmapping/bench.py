@@ -237,17 +237,6 @@ def busy_vs_quiet(fns: dict, *, repeat: int = 5) -> dict:
     return {name: (float(np.median(q)), float(np.median(b))) for name, (q, b) in times.items()}
 
 
-def _many_digits(quick: bool, folder=None) -> tuple[np.ndarray, str]:
-    """The 10,000 MNIST test digits if found (see ``data.find_mnist``), else the 5,000
-    embedded ones; the first 64 if ``quick``."""
-    found = data.find_mnist(folder)
-    if found is not None:
-        images, source = data.load_mnist(found)[0], "MNIST test digits"
-    else:
-        images, source = data.load_mnist5k()[0], "embedded digits"
-    return (images[:64], source) if quick else (images, source)
-
-
 def run(images: np.ndarray, *, source: str, dtypes=("float32", "float64"),
         oracle_samples: int = 2, folder=None, quick: bool = False, busy: bool = False) -> dict:
     """Time forward, gradient and LRP of both shipped models on ``images`` (uint8 digits),
@@ -305,11 +294,13 @@ def run(images: np.ndarray, *, source: str, dtypes=("float32", "float64"),
 
     net = models.load_model("cnn").astype(np.float32)
     runs = 1 if quick else 3
-    many, many_source = _many_digits(quick, folder)
+    many, _, many_source = data.load_test_digits(folder, verbose=False)
+    many = many[:64] if quick else many
     batch = 16 if quick else 256
     m = one_call_vs_batches(net, models.inputs_for(net, many, dtype=np.float32), batch=batch,
                             repeat=runs)
-    print(f"[float32, CNN, median of {runs}] deep-Taylor LRP of {m['digits']:,} {many_source}: "
+    print(f"[float32, CNN, median of {runs}] deep-Taylor LRP of {m['digits']:,} digits from "
+          f"{many_source}: "
           f"one call {m['one_call']:.2f} s (peak {m['peak_one_call'] / 2**20:,.0f} MB), "
           f"batches of {batch} {m['batched']:.2f} s (peak {m['peak_batched'] / 2**20:,.0f} MB); "
           f"one call / batches per digit {m['ratio']:.2f}")
@@ -318,7 +309,7 @@ def run(images: np.ndarray, *, source: str, dtypes=("float32", "float64"),
     rates = {rules: flipping_rate(net, flipped, rules=rules, workers=cores)
              for rules in ("deep_taylor", "epsilon")}
     print(f"  pixel-flipping, heatmap recomputed after each 4x4 patch (64 steps), "
-          f"{len(flipped):,} {many_source}, {cores} processes: " + ", ".join(
+          f"{len(flipped):,} of those digits, {cores} processes: " + ", ".join(
               f"{rules} {rate:,.0f} digits/s (10,000 digits in {1e4 / rate:.0f} s)"
               for rules, rate in rates.items()))
     rate = rates["deep_taylor"]
