@@ -43,7 +43,7 @@ from . import checks
 from .files import read_estimator, save_estimator
 from .layers import Linear, ReLU
 from .network import Sequential
-from .train import Adam
+from .train import Adam, sigmoid, softplus
 
 __all__ = ["VAE", "RECIPE", "train_default", "save_vae", "load_vae"]
 
@@ -58,21 +58,6 @@ RECIPE = dict(n_latent=100, n_hidden=900, likelihood="bernoulli", learning_rate=
 FORMAT_VERSION = 1
 _KIND = "variational-autoencoder"
 _LIKELIHOODS = ("bernoulli", "gaussian")
-
-
-def _sigmoid(t):
-    return 0.5 * (1.0 + np.tanh(0.5 * t))
-
-
-def _softplus(t):
-    """log(1 + exp(t)) = max(t, 0) + log(1 + exp(-|t|)): no overflow, and ufuncs that NumPy
-    vectorises (``np.logaddexp(0, t)`` is several times slower in float32)."""
-    e = np.abs(t)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    np.log1p(e, out=e)
-    e += np.maximum(t, 0.0)
-    return e
 
 
 def _mlp(d_in: int, d_hidden: int, d_out: int, rng: np.random.Generator, dtype) -> Sequential:
@@ -228,7 +213,7 @@ class VAE:
         """log p(x | z) per sample (N,) and its gradient with respect to the logits (N, D)."""
         if self.likelihood == "bernoulli":
             t = 0.5 * (x + 1.0)
-            return (t * logits - _softplus(logits)).sum(axis=1), t - _sigmoid(logits)
+            return (t * logits - softplus(logits)).sum(axis=1), t - sigmoid(logits)
         g = np.tanh(0.5 * logits)
         s2 = float(self.noise_std) ** 2
         value = -0.5 * ((x - g) ** 2).sum(axis=1) / s2 - 0.5 * x.shape[1] * np.log(2 * np.pi * s2)

@@ -42,7 +42,7 @@ import numpy as np
 
 from . import checks
 from .files import read_estimator, save_estimator
-from .train import SGD
+from .train import SGD, sigmoid, softplus
 
 __all__ = ["GaussianRBM", "RECIPE", "heldout_split", "train_default", "save_rbm", "load_rbm"]
 
@@ -60,22 +60,13 @@ FORMAT_VERSION = 1
 _KIND = "gaussian-bernoulli-rbm"
 
 
-def _sigmoid(t: np.ndarray) -> np.ndarray:
-    # 0.5 (1 + tanh(t / 2)) is sigmoid without overflow warnings for large |t|
-    return 0.5 * (1.0 + np.tanh(0.5 * t))
-
-
 def _sigmoid_(t: np.ndarray) -> np.ndarray:
-    """:func:`_sigmoid` in place: the same operations in the same order, no temporaries."""
+    """``train.sigmoid`` in place: the same operations in the same order, no temporaries."""
     t *= 0.5
     np.tanh(t, out=t)
     t += 1.0
     t *= 0.5
     return t
-
-
-def _softplus(t: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, t)
 
 
 def heldout_split(n: int, *, n_heldout: int = HELDOUT["n_heldout"],
@@ -210,7 +201,7 @@ class GaussianRBM:
 
     def hidden_probability(self, x) -> np.ndarray:
         """p(h_j = 1 | x) = sigmoid(w_j^T v + b_j), shape (N, H)."""
-        return _sigmoid(self.standardize(x) @ self.W_ + self.b_)
+        return sigmoid(self.standardize(x) @ self.W_ + self.b_)
 
     def visible_mean(self, h) -> np.ndarray:
         """E[x | h] = mean_ + scale_ (a + W h) in pixel units, shape (N, D)."""
@@ -222,7 +213,7 @@ class GaussianRBM:
         ``exp(-F(x)) = sum_h exp(-E(x, h))``: the hidden units summed out in closed form.
         """
         v = self.standardize(x)
-        return 0.5 * ((v - self.a_) ** 2).sum(axis=1) - _softplus(v @ self.W_ + self.b_).sum(axis=1)
+        return 0.5 * ((v - self.a_) ** 2).sum(axis=1) - softplus(v @ self.W_ + self.b_).sum(axis=1)
 
     def log_density(self, x) -> np.ndarray:
         """Unnormalised log p(x) = -F(x) = log p(x) + log Z, shape (N,) (Sec. 3.2).
@@ -239,7 +230,7 @@ class GaussianRBM:
         pixel space.
         """
         v = self.standardize(x)
-        return (self.a_ - v + _sigmoid(v @ self.W_ + self.b_) @ self.W_.T) / self.scale_
+        return (self.a_ - v + sigmoid(v @ self.W_ + self.b_) @ self.W_.T) / self.scale_
 
     def exact_log_partition(self) -> float:
         """log Z by summing over all 2^H hidden states, the visible integral in closed form.
