@@ -168,10 +168,7 @@ def test_float32_training_stays_float32_whatever_the_hyper_parameters_type(optim
     floats = dict(learning_rate=1e-2, momentum=0.9, weight_decay=1e-3)
     nets = []
     for kind in (float, np.float64):
-        net = tiny_cnn(np.random.default_rng(0))
-        for layer in net.layers:
-            for name in layer.param_names:
-                setattr(layer, name, getattr(layer, name).astype(np.float32))
+        net = tiny_cnn(np.random.default_rng(0)).astype(np.float32)
         nets.append(Trainer(optimizer=optimizer, epochs=2, batch_size=16, verbose=False,
                             **{k: kind(v) for k, v in floats.items()})
                     .fit(net, x.astype(np.float32), y).net_)
