@@ -569,7 +569,9 @@ class LpPool2d(_Pool2d):
         return {**super().config(), "p": self.p}
 
     def forward(self, a):
-        return (np.abs(self._cols(a)) ** self.p).sum(axis=(4, 5)) ** (1.0 / self.p)
+        powers = np.abs(self._checked(a)) ** self.p            # the padding's 0 adds nothing
+        return _reduce_windows(powers, self.window, self.stride, self.padding, 0.0, np.add) \
+            ** (1.0 / self.p)
 
     def backward(self, a, grad_out):
         cols = self._cols(a)
