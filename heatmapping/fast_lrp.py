@@ -10,6 +10,9 @@ What it adds to the four lines of ``propagate``:
   does not compute them again;
 * the backward passes of a part's several terms run as one, with the weights stacked along
   the input units (:func:`backward_all`);
+* a rule whose z is the layer output itself (LRP-0, LRP-epsilon) before a ReLU takes z from
+  the ReLU's output, which the forward pass keeps anyway, instead of computing W a + b again
+  (:func:`rectified_is_enough`);
 * results are written into arrays that are no longer needed (:func:`_into`, :func:`_add`):
   fewer new arrays mean less memory traffic and fewer page faults on large batches.
 """
@@ -20,11 +23,12 @@ from typing import Mapping
 
 import numpy as np
 
-from .layers import Conv2d, Layer, Linear, LpPool2d, MaxPool2d
+from .layers import Conv2d, Layer, Linear, LpPool2d, MaxPool2d, ReLU
 from .network import Sequential
 from .rules import Rule, identity, stabilize
 
-__all__ = ["propagate", "forward_pass", "forward_with_products", "backward_all"]
+__all__ = ["propagate", "forward_pass", "forward_with_products", "backward_all",
+           "rectified_is_enough"]
 
 
 def _into(ufunc, x, y):
@@ -52,6 +56,20 @@ def _add(x, y):
     return _into(np.add, x, y)
 
 
+def _denominator(layers: list[Layer], part, p: int, a: np.ndarray, products: dict) -> np.ndarray:
+    """z = sum_t rho_t(layer).forward(x_t) [+ rho_b(b)] of part ``p`` (Eq. 4), each term's
+    product taken from ``products`` if the forward pass computed it."""
+    z = None
+    for t, (l, term) in enumerate(zip(layers, part.terms)):
+        z_t = products.pop((p, t), None)
+        if z_t is None:
+            z_t = l.forward(term.input)
+        elif t == 0 and part.bias is not None:
+            z_t = _add(z_t, _bias_map(l, a))                     # the known product + b
+        z = z_t if z is None else _add(z, z_t)                   # z = sum_t z_t
+    return z
+
+
 def _bias_map(layer: Layer, a: np.ndarray) -> np.ndarray:
     """The layer's output for a zero input of ``a``'s sample shape, (1, ...): its bias as a
     map over the output units (a conv's b_k repeated over the positions)."""
@@ -59,7 +77,7 @@ def _bias_map(layer: Layer, a: np.ndarray) -> np.ndarray:
 
 
 def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger: bool = False,
-              parts=None, products: dict | None = None):
+              parts=None, products: dict | None = None, rectified: np.ndarray | None = None):
     """``heatmapping.lrp.propagate`` (Eq. 4-7), with products shared and arrays reused.
 
     For each part of the rule (one for most rules, two for alpha-beta):
@@ -84,6 +102,11 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
         computes those of the terms on the input ``a`` in its forward pass, together with the
         layer output (:func:`forward_with_products`).  ``propagate`` takes them out of the
         dict and may overwrite them.
+    rectified : array, optional
+        max(0, layer output) for ``a``, the output of a ReLU that follows the layer, when the
+        rule's z is the layer output itself (one part, one term on ``a`` with the layer's own
+        weights and bias: LRP-0, LRP-epsilon).  It is used as z where it suffices
+        (:func:`rectified_is_enough`), and never written into.
 
     Returns
     -------
@@ -95,18 +118,19 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
     products = {} if products is None else products
     R_in = None
     bias_absorbed = np.zeros(len(R), dtype=np.result_type(a, R))
-    for p, part in enumerate(rule.parts(a) if parts is None else parts):
+    parts = rule.parts(a) if parts is None else parts
+    for p, part in enumerate(parts):
         layers = [layer.map_weights(term.weight, part.bias if t == 0 else None)
                   for t, term in enumerate(part.terms)]
-        z = None
-        for t, (l, term) in enumerate(zip(layers, part.terms)):                 # Eq. (4)
-            z_t = products.pop((p, t), None)
-            if z_t is None:
-                z_t = l.forward(term.input)
-            elif t == 0 and part.bias is not None:
-                z_t = _add(z_t, _bias_map(l, a))                 # the known product + b
-            z = z_t if z is None else _add(z, z_t)                 # z = sum_t z_t
-        s = _into(np.divide, R, stabilize(z, rule.eps, R))         # s = R / z     Eq. (5)
+        if rectified is not None and z_is_the_output(parts, a) and rectified_is_enough(rectified, R):
+            z = rectified                         # Eq. (4): the layer output, as the ReLU passed it
+        else:
+            z = _denominator(layers, part, p, a, products)                      # Eq. (4)
+        denominator = stabilize(z, rule.eps, R)
+        if denominator is rectified:                               # s = R / z     Eq. (5)
+            s = R / denominator                                    # (not into the ReLU's output)
+        else:
+            s = _into(np.divide, R, denominator)
         inputs = [term.input for term in part.terms]
         for c, x_t in zip(backward_all(layers, inputs, s), inputs):   # c_t   Eq. (6)
             contribution = _into(np.multiply, x_t, c)                  # x_t c_t  Eq. (7)
@@ -122,6 +146,26 @@ def propagate(layer: Layer, a: np.ndarray, R: np.ndarray, rule: Rule, *, ledger:
     total_out = R.reshape(len(R), -1).sum(axis=1)
     total_in = R_in.reshape(len(R), -1).sum(axis=1)
     return R_in, (bias_absorbed, total_out - total_in - bias_absorbed)
+
+
+def z_is_the_output(parts, a: np.ndarray) -> bool:
+    """True when the rule's z is the layer output for ``a``: one part, of one term on ``a``
+    itself with the layer's own weights, and the layer's own bias (LRP-0, LRP-epsilon)."""
+    if len(parts) != 1 or len(parts[0].terms) != 1:
+        return False
+    (term,), bias, coefficient = parts[0].terms, parts[0].bias, parts[0].coefficient
+    return term.input is a and term.weight is identity and bias is identity and coefficient == 1
+
+
+def rectified_is_enough(rectified: np.ndarray, R: np.ndarray) -> bool:
+    """Can ``rectified`` = max(0, z) stand for z in s = R / z (Eq. 5)?
+
+    Where it is positive it is z itself.  Where it is 0 (z <= 0, an inactive neuron), R / z
+    is 0 if R is 0 there, and any z gives that: the rules above pass relevance through a
+    neuron's activation (R_k = a_k c_k, Eq. 7), so an inactive neuron gets none.  A rule that
+    gives relevance without the activation (w^2, flat) does give it some: then z is needed,
+    and this returns False."""
+    return not np.any((rectified == 0) & (R != 0))
 
 
 #: the axis of the input units in the weights of the layers whose weights can be stacked
@@ -195,9 +239,11 @@ def forward_pass(net: Sequential, x: np.ndarray, rule_of: Mapping[int, Rule]) ->
       Flatten, ...), whose inputs are dropped as soon as they are used: half the memory of
       ``net.activations``, and measurably faster;
     * every ``A[l]``'s shape;
-    * ``known[l]``: for each linear-type layer, the parts of its rule and the products of
+    * ``known[l]``: for each linear-type layer, the parts of its rule, the products of
       Eq. (4) that the forward pass computed together with the layer output
-      (:func:`forward_with_products`), so that the relevance pass need not compute them.
+      (:func:`forward_with_products`), so that the relevance pass need not compute them, and
+      the output of a ReLU right after the layer if the rule's z is the layer output (else
+      None; see ``propagate``'s ``rectified``).
     """
     A, shapes, known, a = [], [], {}, x
     for i, layer in enumerate(net.layers):
@@ -207,9 +253,12 @@ def forward_pass(net: Sequential, x: np.ndarray, rule_of: Mapping[int, Rule]) ->
         if i in rule_of:
             parts = rule_of[i].parts(a)
             a, products = forward_with_products(layer, a, parts)
-            known[i] = (parts, products)
+            known[i] = (parts, products, None)
         else:
             a = layer.forward(a)
+            below = known.get(i - 1)
+            if type(layer) is ReLU and below and z_is_the_output(below[0], A[i - 1]):
+                known[i - 1] = (below[0], below[1], a)
     return A + [a], shapes + [a.shape], known
 
 

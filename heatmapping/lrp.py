@@ -238,14 +238,17 @@ def _joined(parts: list[LRPResult]) -> LRPResult:
     return LRPResult([np.concatenate(r) for r in zip(*(p.R for p in parts))], ledger)
 
 
-def _step(layer, a, R, rule, ledger: bool, known=(None, None)):
+def _step(layer, a, R, rule, ledger: bool, known=(None, None, None)):
     """The fast path's ``propagate``, with the ledger's (bias, stabilizer) only when asked for
-    (it costs); ``known``: the (parts, products) of the forward pass, if any."""
-    parts, products = known
+    (it costs); ``known``: the (parts, products, rectified output) of the forward pass, if
+    any."""
+    parts, products, rectified = known
     if ledger:
-        return fast_lrp.propagate(layer, a, R, rule, ledger=True, parts=parts, products=products)
+        return fast_lrp.propagate(layer, a, R, rule, ledger=True, parts=parts, products=products,
+                                  rectified=rectified)
     zero = np.zeros(len(a), dtype=R.dtype)
-    return fast_lrp.propagate(layer, a, R, rule, parts=parts, products=products), (zero, zero)
+    return fast_lrp.propagate(layer, a, R, rule, parts=parts, products=products,
+                              rectified=rectified), (zero, zero)
 
 
 def _pool_as_sum(layer) -> SumPool2d:
