@@ -358,11 +358,15 @@ class GaussianRBM:
                 error *= self.scale_
                 error *= error
                 squared_error = float(error.sum())
-        # dW = -(<v0 p0^T> - <v p^T>) + weight_decay W, da = -(<v0> - <v>), db = -(<p0> - <p>)
+        # dW = -(<v0 p0^T> - <v p^T>) + weight_decay W, da = -(<v0> - <v>), db = -(<p0> - <p>);
+        # the two averages as one product [v; v0]^T [p; -p0] / n: no pass over a (D, H) array
+        # to subtract them and divide (the passes over W's size cost as much as a product here)
         dW, da, db = work.descent
-        np.matmul(v.T, p, out=dW)
-        dW -= np.matmul(v0.T, p0, out=work.dW)
-        dW /= n
+        vv, pp = work.vv[:2 * n], work.pp[:2 * n]
+        vv[:n], vv[n:] = v, v0
+        np.divide(p, n, out=pp[:n])
+        np.divide(p0, -n, out=pp[n:])
+        np.matmul(vv.T, pp, out=dW)
         if self.weight_decay:
             dW += np.multiply(W, float(self.weight_decay), out=work.dW)
         np.mean(v - v0, axis=0, out=da)
@@ -380,6 +384,8 @@ class _CDWorkspace:
         self.pk = np.empty((n, H), dtype)         # p(h | v_k)
         self.u = np.empty((n, H), dtype)          # uniforms that sample h
         self.noise = np.empty((n, D), dtype)      # Gaussian noise that samples v
+        self.vv = np.empty((2 * n, D), dtype)    # [v_k; v0]
+        self.pp = np.empty((2 * n, H), dtype)    # [p(h | v_k); -p(h | v0)] / n
         self.dW = np.empty((D, H), dtype)
         self.descent = [np.empty((D, H), dtype), np.empty(D, dtype), np.empty(H, dtype)]
 
