@@ -16,6 +16,7 @@ negative (Sec. 6.1); inputs are drawn by hypothesis (zeros and extreme values in
 """
 
 import numpy as np
+import pytest
 from hypothesis import assume, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -212,6 +213,22 @@ def test_the_fast_path_equals_the_readable_propagate(data, net, n, per_pixel):
         scale = np.abs(expected).reshape(len(x), -1).sum(axis=1) + np.abs(R_top).sum(axis=1)
         gap = np.abs(R - expected).reshape(len(x), -1).max(axis=1)
         assert np.all(gap <= 1e-12 * scale + 1e-300), f"{above!r}: {gap} of {scale}"
+
+
+@pytest.mark.parametrize("above", [Epsilon(0.0), WSquare(), Flat()], ids=["eps above", "w2 above", "flat above"])
+def test_epsilon_takes_z_from_the_relu_output_only_where_that_is_exact(above, rng=np.random.default_rng(5)):
+    """LRP-epsilon before a ReLU takes z from the ReLU's output (fast_lrp.rectified_is_enough).
+    That is exact where the inactive neurons get no relevance, as under LRP-0 above; w^2 and
+    flat give them some, and z must then be computed: both equal the readable loop."""
+    net = Sequential([Linear(rng.standard_normal((6, 8)), rng.standard_normal(8)), ReLU(),
+                      Linear(rng.standard_normal((8, 3)), rng.standard_normal(3))], input_shape=(6,))
+    x = rng.standard_normal((5, 6))
+    rules = {0: Epsilon(0.01), 2: above}
+    active = net.activations(x)[2] > 0
+    assert active.any() and not active.all(), "the case needs active and inactive neurons"
+    R_top = np.abs(net.forward(x))
+    expected = lrp_layer_by_layer(net, x, rules, R_top)
+    np.testing.assert_allclose(lrp(net, x, target=R_top, rules=rules), expected, rtol=1e-12, atol=1e-14)
 
 
 def fits(layer, rule) -> bool:
