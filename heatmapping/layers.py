@@ -522,9 +522,15 @@ class SumPool2d(_Pool2d):
         g = grad_out if self.weight == 1 else grad_out * np.asarray(self.weight, grad_out.dtype)
         (kh, kw), (N, C, Ho, Wo), (H, W) = self.window, g.shape, a.shape[2:]
         if self.stride == self.window and self.padding == (0, 0):
-            # windows tile the input: every pixel of a window gets its window's value, two
-            # np.repeat copies; pixels beyond the last whole window get 0
-            tiles = np.repeat(np.repeat(g, kw, axis=3), kh, axis=2)
+            # windows tile the input: every pixel of a window gets its window's value, one
+            # strided copy of g per window offset (np.repeat, 15% faster alone, holds the
+            # interpreter lock: two threads ran it slower than one); pixels beyond the last
+            # whole window get 0
+            tiles = np.empty((N, C, Ho, kh, Wo, kw), dtype=g.dtype)
+            for i in range(kh):
+                for j in range(kw):
+                    tiles[:, :, :, i, :, j] = g
+            tiles = tiles.reshape(N, C, Ho * kh, Wo * kw)
             if (H, W) == tiles.shape[2:]:
                 return tiles
             out = np.zeros((N, C, H, W), dtype=g.dtype)

@@ -73,6 +73,7 @@ def all_layers(rng):
         **{f"Conv2d {k}": (make_conv(rng, c["kernel"], c["stride"], c["padding"], c["shape"][1]),
                            c["shape"]) for k, c in CONV_CASES.items()},
         "SumPool2d": (SumPool2d(2), (2, 2, 6, 6)),
+        "SumPool2d 3x2 tiles, pixels beyond the last": (SumPool2d((3, 2)), (2, 2, 7, 5)),
         "SumPool2d overlapping": (SumPool2d(3, 1, 1), (2, 2, 5, 5)),
         "AvgPool2d": (AvgPool2d(2, 1), (2, 2, 5, 4)),
         "MaxPool2d": (MaxPool2d(2), (2, 2, 6, 6)),
