@@ -138,26 +138,39 @@ def _batch_last(a: np.ndarray) -> np.ndarray:
 def _scatter_windows(blocks, shape, k, stride, pad) -> np.ndarray:
     """Adjoint of :func:`_windows`: add every window entry back to the pixel it was read from.
 
-    ``blocks`` yields pairs ``(y0, block)``: ``block(i, j)`` returns the entries at kernel
-    offset (i, j) of the windows of output rows y0, y0 + 1, ... in batch-last layout, an array
-    (C, rows, Wo, N).  The result has the input's ``shape`` (N, C, H, W), with N taken from the
-    blocks (the layer input may be one sample broadcast over the batch).  Loops over the kh*kw kernel
-    offsets (and the row blocks) only.  The accumulation runs batch-last so that each addition
-    moves contiguous runs of Wo*N numbers instead of rows of Wo: about twice as fast on MNIST
-    sizes.
+    ``blocks`` yields pairs ``(y0, cols)``: the entries of the windows of output rows y0,
+    y0 + 1, ... in batch-last layout, either an array (C, kh, kw, rows, Wo, N), or a function
+    (i, j) -> its [:, i, j] (C, rows, Wo, N), the entries at kernel offset (i, j).  The result
+    has the input's ``shape`` (N, C, H, W), with N taken from the blocks (the layer input may
+    be one sample broadcast over the batch).  Loops over the kh*kw kernel offsets (and the row
+    blocks) only.  The accumulation runs batch-last so that each addition moves contiguous
+    runs of Wo*N numbers instead of rows of Wo: about twice as fast on MNIST sizes.  An array
+    block of one output row adds a whole kernel column at once (its kh kernel rows reach kh
+    different input rows): kw additions instead of kh*kw, and each NumPy call holds the
+    interpreter lock while it starts (see ``_matmul_in_pieces``).
     """
     (kh, kw), (sh, sw), (ph, pw) = k, stride, pad
     _, C, H, W = shape
     out = None
-    for y0, block in blocks:
+    for y0, cols in blocks:
+        piece = cols
+        if isinstance(cols, np.ndarray):
+            if out is None:
+                out = np.zeros((C, H + 2 * ph, W + 2 * pw, cols.shape[-1]), dtype=cols.dtype)
+            rows, Wo = cols.shape[3:5]
+            if rows == 1:
+                for j in range(kw):
+                    out[:, y0 * sh:y0 * sh + kh, j:j + sw * (Wo - 1) + 1:sw] += cols[:, :, j, 0]
+                continue
+            piece = lambda i, j, cols=cols: cols[:, i, j]  # noqa: E731
         for i in range(kh):
             for j in range(kw):
-                piece = block(i, j)
+                p = piece(i, j)
                 if out is None:
-                    out = np.zeros((C, H + 2 * ph, W + 2 * pw, piece.shape[-1]), dtype=piece.dtype)
-                rows, Wo = piece.shape[1:3]
+                    out = np.zeros((C, H + 2 * ph, W + 2 * pw, p.shape[-1]), dtype=p.dtype)
+                rows, Wo = p.shape[1:3]
                 top = y0 * sh + i
-                out[:, top:top + sh * (rows - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += piece
+                out[:, top:top + sh * (rows - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += p
     return np.ascontiguousarray(out[:, ph:ph + H, pw:pw + W].transpose(3, 0, 1, 2))
 
 
@@ -452,8 +465,7 @@ class Conv2d(Layer):
                 rows = g[:, y0:y0 + step]
                 cols = np.empty((len(W_T), rows[0].size), dtype)
                 _matmul_in_pieces(W_T, rows.reshape(C_out, -1), cols)
-                cols = cols.reshape(self.W.shape[1], *self.kernel_size, rows.shape[1], Wo, N)
-                yield y0, lambda i, j, cols=cols: cols[:, i, j]
+                yield y0, cols.reshape(self.W.shape[1], *self.kernel_size, rows.shape[1], Wo, N)
         return _scatter_windows(blocks(), a.shape, self.kernel_size, self.stride, self.padding)
 
     def parameter_gradients(self, a, grad_out):

@@ -40,6 +40,21 @@ def test_conv_forward_equals_explicit_loop_oracle(case, rng):
                                err_msg="Conv2d.forward differs from the loop oracle")
 
 
+@pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
+@pytest.mark.parametrize("block_bytes", [1, 10**9], ids=["one output row per block", "one block"])
+def test_conv_backward_is_the_transpose_of_the_dense_matrix(case, block_bytes, rng, monkeypatch):
+    """Conv2d.backward adds the windows back a block of output rows at a time; a block of one
+    row adds a whole kernel column at once (layers._scatter_windows).  Both ways must give
+    g @ M^T, M the dense matrix of the convolution's forward pass."""
+    monkeypatch.setattr(layers, "_COLUMN_BLOCK_BYTES", block_bytes)
+    layer = make_conv(rng, case["kernel"], case["stride"], case["padding"], case["shape"][1])
+    a = rng.standard_normal(case["shape"])
+    g = rng.standard_normal(layer.forward(a).shape)
+    M, _ = dense_matrix(layer, a.shape[1:])                    # (inputs, outputs) of one sample
+    expected = (g.reshape(len(g), -1) @ M.T).reshape(a.shape)
+    np.testing.assert_allclose(layer.backward(a, g), expected, rtol=1e-12, atol=1e-12)
+
+
 POOL_CASES = {
     "sum 2x2": (SumPool2d(2), sum, 0.0),
     "sum 3x3 s2 p1": (SumPool2d(3, 2, 1), sum, 0.0),
