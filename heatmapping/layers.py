@@ -219,6 +219,8 @@ def _matmul_in_pieces(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> np.ndarr
     forward pass's block of samples) is cut into a few pieces, one call each, which measured
     faster than a stacked view of them."""
     (m, k), n = A.shape, B.shape[-1]
+    if out.size == 0:                            # an empty batch: nothing to compute
+        return out
     width = max(1, min(n, _SMALL_PRODUCT // (m * k) or n))  # n if one column alone is larger
     width = -(-n // -(-n // width))              # the same number of pieces, of equal widths
     start = 0
@@ -449,7 +451,7 @@ class Conv2d(Layer):
                 _matmul_in_pieces(m, cols, out[n:n + step])      # (n, C_out, Ho*Wo)
                 if b is not None:
                     out[n:n + step] += b
-        return [out.reshape(N, -1, Ho, Wo) for out in outs]
+        return [out.reshape(N, len(m), Ho, Wo) for out, m in zip(outs, mats)]
 
     def backward(self, a, grad_out):
         N, C_out, Ho, Wo = grad_out.shape
@@ -458,7 +460,7 @@ class Conv2d(Layer):
         g = _batch_last(grad_out)
         dtype = np.result_type(self.W, g)
         W_T = self.W.reshape(C_out, -1).T.astype(dtype, copy=False)
-        step = max(1, _COLUMN_BLOCK_BYTES // (W_T.shape[0] * Wo * N * g.itemsize))
+        step = max(1, _COLUMN_BLOCK_BYTES // (W_T.shape[0] * Wo * max(N, 1) * g.itemsize))
 
         def blocks():
             for y0 in range(0, Ho, step):
@@ -635,7 +637,7 @@ class Flatten(Layer):
 
     def forward(self, a):
         a = _check_float(a, "Flatten")
-        return a.reshape(a.shape[0], -1)
+        return a.reshape(a.shape[0], int(np.prod(a.shape[1:])))
 
     def backward(self, a, grad_out):
         return grad_out.reshape((len(grad_out),) + a.shape[1:])

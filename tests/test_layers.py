@@ -108,6 +108,18 @@ LAYER_IDS = list(all_layers(np.random.default_rng(0)))
 
 
 @pytest.mark.parametrize("name", LAYER_IDS)
+def test_an_empty_batch_gives_empty_outputs_and_gradients(name, rng):
+    """A layer called directly on no samples (N = 0) returns no samples, of the shapes one
+    sample would have, in both directions (a network refuses an empty batch before that)."""
+    layer, shape = all_layers(rng)[name]
+    one = layer.forward(rng.standard_normal((1, *shape[1:])))
+    a = np.zeros((0, *shape[1:]))
+    out = layer.forward(a)
+    assert out.shape == (0, *one.shape[1:])
+    assert layer.backward(a, out).shape == a.shape
+
+
+@pytest.mark.parametrize("name", LAYER_IDS)
 def test_backward_matches_finite_differences_and_adjoint(name, rng):
     layer, shape = all_layers(rng)[name]
     # |a| >= 0.1 keeps ReLU inputs and |a| inputs of the l_p pool away from their kinks
