@@ -166,7 +166,8 @@ def in_blocks(fn: Callable, x, block: int, *, threads: int = 1, **per_sample) ->
 
     The blocks are shared among ``threads`` threads (``net.threads``), each running its share
     one block after the other (NumPy releases the GIL in the products and copies): LRP of 256
-    digits with the reference CNN 1.2-1.4x faster in two threads on two cores."""
+    digits with the reference CNN 1.2-1.6x faster in two threads on two cores (two processes:
+    1.7-1.9x; the difference is the interpreter lock, which each NumPy call takes to start)."""
     pieces = [range(i, min(i + block, len(x))) for i in range(0, len(x), block)]
     return _in_pieces(fn, x, pieces, threads, per_sample)
 

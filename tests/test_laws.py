@@ -59,7 +59,7 @@ def networks(draw, bias=("zero", "negative")):
                           stride=draw(st.integers(1, 2)), padding=draw(st.integers(0, 1))), ReLU()]
         conv_out = Sequential(layers).forward(np.zeros((1, *shape))).shape
         if min(conv_out[2:]) >= 2 and draw(st.booleans()):
-            # overlapping windows, or tiling ones (np.repeat backward, borders left out)
+            # overlapping windows, or tiling ones (copied backward, borders left out)
             pool = draw(st.sampled_from([SumPool2d, AvgPool2d]))
             layers.append(pool(2, draw(st.sampled_from([1, 2]))))
         layers.append(Flatten())
