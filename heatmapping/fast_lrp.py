@@ -28,7 +28,7 @@ from .network import Sequential
 from .rules import Rule, identity, stabilize
 
 __all__ = ["propagate", "forward_pass", "forward_with_products", "backward_all",
-           "rectified_is_enough"]
+           "z_is_the_output", "rectified_is_enough"]
 
 
 def _into(ufunc, x, y):
