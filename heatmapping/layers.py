@@ -215,7 +215,7 @@ def _matmul_in_pieces(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> np.ndarr
     copy) and one for the rest, instead of one call per piece: each call holds the interpreter
     lock while it starts, and with two threads it waits there for the other thread's calls.
     (The backward pass of the reference CNN's second convolution made 32 calls per output row
-    instead of 2, and the products ran 15% faster on one thread.)  A stack of matrices (the
+    instead of 2, and the products ran 8-15% faster on one thread.)  A stack of matrices (the
     forward pass's block of samples) is cut into a few pieces, one call each, which measured
     faster than a stacked view of them."""
     (m, k), n = A.shape, B.shape[-1]
