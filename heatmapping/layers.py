@@ -121,12 +121,16 @@ def _reduce_windows(a: np.ndarray, k, stride, pad, fill: float, op) -> np.ndarra
     (kh, kw), (sh, sw) = k, stride
     a = _padded(a, pad, fill)
     Ho, Wo = (a.shape[2] - kh) // sh + 1, (a.shape[3] - kw) // sw + 1
-    rows = a[..., 0:sw * Wo:sw].copy()                          # (N, C, H_pad, Wo)
-    for j in range(1, kw):
-        op(rows, a[..., j:j + sw * Wo:sw], out=rows)
-    out = rows[:, :, 0:sh * Ho:sh].copy()                       # (N, C, Ho, Wo)
-    for i in range(1, kh):
-        op(out, rows[:, :, i:i + sh * Ho:sh], out=out)
+    rows = _combined([a[..., j:j + sw * Wo:sw] for j in range(kw)], op)       # (N, C, H_pad, Wo)
+    return _combined([rows[:, :, i:i + sh * Ho:sh] for i in range(kh)], op)  # (N, C, Ho, Wo)
+
+
+def _combined(views: list[np.ndarray], op) -> np.ndarray:
+    """op(...op(op(v0, v1), v2)..., v_last) of arrays of one shape, into a new array: the first
+    two combined directly rather than v0 copied first, one pass less over the result."""
+    out = op(views[0], views[1]) if len(views) > 1 else views[0].copy()
+    for view in views[2:]:
+        op(out, view, out=out)
     return out
 
 
