@@ -239,11 +239,12 @@ def forward_pass(net: Sequential, x: np.ndarray, rule_of: Mapping[int, Rule]) ->
       Flatten, ...), whose inputs are dropped as soon as they are used: half the memory of
       ``net.activations``, and measurably faster;
     * every ``A[l]``'s shape;
-    * ``known[l]``: for each linear-type layer, the parts of its rule, the products of
-      Eq. (4) that the forward pass computed together with the layer output
+    * ``known[l]``: for each linear-type layer, what the forward pass learnt for
+      :func:`propagate`, as its keyword arguments: ``parts`` of the layer's rule, the
+      ``products`` of Eq. (4) computed together with the layer output
       (:func:`forward_with_products`), so that the relevance pass need not compute them, and
-      the output of a ReLU right after the layer if the rule's z is the layer output (else
-      None; see ``propagate``'s ``rectified``).
+      ``rectified``, the output of a ReLU right after the layer, if the rule's z is the layer
+      output.
     """
     A, shapes, known, a = [], [], {}, x
     for i, layer in enumerate(net.layers):
@@ -253,12 +254,12 @@ def forward_pass(net: Sequential, x: np.ndarray, rule_of: Mapping[int, Rule]) ->
         if i in rule_of:
             parts = rule_of[i].parts(a)
             a, products = forward_with_products(layer, a, parts)
-            known[i] = (parts, products, None)
+            known[i] = dict(parts=parts, products=products)
         else:
             a = layer.forward(a)
             below = known.get(i - 1)
-            if type(layer) is ReLU and below and z_is_the_output(below[0], A[i - 1]):
-                known[i - 1] = (below[0], below[1], a)
+            if type(layer) is ReLU and below and z_is_the_output(below["parts"], A[i - 1]):
+                below["rectified"] = a
     return A + [a], shapes + [a.shape], known
 
 

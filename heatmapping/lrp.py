@@ -238,17 +238,14 @@ def _joined(parts: list[LRPResult]) -> LRPResult:
     return LRPResult([np.concatenate(r) for r in zip(*(p.R for p in parts))], ledger)
 
 
-def _step(layer, a, R, rule, ledger: bool, known=(None, None, None)):
+def _step(layer, a, R, rule, ledger: bool, known: Mapping | None = None):
     """The fast path's ``propagate``, with the ledger's (bias, stabilizer) only when asked for
-    (it costs); ``known``: the (parts, products, rectified output) of the forward pass, if
-    any."""
-    parts, products, rectified = known
+    (it costs); ``known``: what the forward pass learnt, ``propagate``'s keyword arguments."""
+    result = fast_lrp.propagate(layer, a, R, rule, ledger=ledger, **(known or {}))
     if ledger:
-        return fast_lrp.propagate(layer, a, R, rule, ledger=True, parts=parts, products=products,
-                                  rectified=rectified)
+        return result
     zero = np.zeros(len(a), dtype=R.dtype)
-    return fast_lrp.propagate(layer, a, R, rule, parts=parts, products=products,
-                              rectified=rectified), (zero, zero)
+    return result, (zero, zero)
 
 
 def _pool_as_sum(layer) -> SumPool2d:
