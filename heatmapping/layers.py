@@ -139,42 +139,40 @@ def _batch_last(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(1, 2, 3, 0))
 
 
+def _batch_last_windows(windows: np.ndarray) -> np.ndarray:
+    """Window entries (N, C, Ho, Wo, kh, kw) -> contiguous (C, kh, kw, Ho, Wo, N), the layout
+    :func:`_scatter_windows` adds back."""
+    return np.ascontiguousarray(windows.transpose(1, 4, 5, 2, 3, 0))
+
+
 def _scatter_windows(blocks, shape, k, stride, pad) -> np.ndarray:
     """Adjoint of :func:`_windows`: add every window entry back to the pixel it was read from.
 
-    ``blocks`` yields pairs ``(y0, cols)``: the entries of the windows of output rows y0,
-    y0 + 1, ... in batch-last layout, either an array (C, kh, kw, rows, Wo, N), or a function
-    (i, j) -> its [:, i, j] (C, rows, Wo, N), the entries at kernel offset (i, j).  The result
-    has the input's ``shape`` (N, C, H, W), with N taken from the blocks (the layer input may
-    be one sample broadcast over the batch).  Loops over the kh*kw kernel offsets (and the row
-    blocks) only.  The accumulation runs batch-last so that each addition moves contiguous
-    runs of Wo*N numbers instead of rows of Wo: about twice as fast on MNIST sizes.  An array
-    block of one output row adds a whole kernel column at once (its kh kernel rows reach kh
-    different input rows): kw additions instead of kh*kw, and each NumPy call holds the
-    interpreter lock while it starts (see ``_matmul_in_pieces``).
+    ``blocks`` yields pairs ``(y0, cols)``: ``cols`` (C, kh, kw, rows, Wo, N) holds the
+    entries of the windows of output rows y0, y0 + 1, ... in batch-last layout, cols[:, i, j]
+    those at kernel offset (i, j).  The result has the input's ``shape`` (N, C, H, W), with N
+    taken from the blocks (the layer input may be one sample broadcast over the batch).  Loops
+    over the kh*kw kernel offsets (and the row blocks) only.  The accumulation runs batch-last
+    so that each addition moves contiguous runs of Wo*N numbers instead of rows of Wo: about
+    twice as fast on MNIST sizes.  A block of one output row adds a whole kernel column at
+    once (its kh kernel rows reach kh different input rows): kw additions instead of kh*kw,
+    and each NumPy call holds the interpreter lock while it starts (see ``_matmul_in_pieces``).
     """
     (kh, kw), (sh, sw), (ph, pw) = k, stride, pad
     _, C, H, W = shape
     out = None
     for y0, cols in blocks:
-        piece = cols
-        if isinstance(cols, np.ndarray):
-            if out is None:
-                out = np.zeros((C, H + 2 * ph, W + 2 * pw, cols.shape[-1]), dtype=cols.dtype)
-            rows, Wo = cols.shape[3:5]
-            if rows == 1:
-                for j in range(kw):
-                    out[:, y0 * sh:y0 * sh + kh, j:j + sw * (Wo - 1) + 1:sw] += cols[:, :, j, 0]
-                continue
-            piece = lambda i, j, cols=cols: cols[:, i, j]  # noqa: E731
+        if out is None:
+            out = np.zeros((C, H + 2 * ph, W + 2 * pw, cols.shape[-1]), dtype=cols.dtype)
+        rows, Wo = cols.shape[3:5]
+        if rows == 1:
+            for j in range(kw):
+                out[:, y0 * sh:y0 * sh + kh, j:j + sw * (Wo - 1) + 1:sw] += cols[:, :, j, 0]
+            continue
         for i in range(kh):
             for j in range(kw):
-                p = piece(i, j)
-                if out is None:
-                    out = np.zeros((C, H + 2 * ph, W + 2 * pw, p.shape[-1]), dtype=p.dtype)
-                rows, Wo = p.shape[1:3]
                 top = y0 * sh + i
-                out[:, top:top + sh * (rows - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += p
+                out[:, top:top + sh * (rows - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += cols[:, i, j]
     return np.ascontiguousarray(out[:, ph:ph + H, pw:pw + W].transpose(3, 0, 1, 2))
 
 
@@ -510,8 +508,10 @@ class _Pool2d(Layer):
     def _cols(self, a):
         return _windows(self._checked(a), self.window, self.stride, self.padding, fill=self._fill)
 
-    def _scatter(self, block, shape):
-        return _scatter_windows(block, shape, self.window, self.stride, self.padding)
+    def _scatter(self, cols, shape):
+        """The adjoint of the windows for the entries ``cols`` (C, kh, kw, Ho, Wo, N) of all
+        windows in batch-last layout (see ``_scatter_windows``)."""
+        return _scatter_windows([(0, cols)], shape, self.window, self.stride, self.padding)
 
 
 class SumPool2d(_Pool2d):
@@ -554,8 +554,9 @@ class SumPool2d(_Pool2d):
             out = np.zeros((N, C, H, W), dtype=g.dtype)
             out[:, :, :Ho * kh, :Wo * kw] = tiles
             return out
-        g = _batch_last(g)
-        return self._scatter([(0, lambda i, j: g)], a.shape)
+        # every window entry is its window's g: a view that repeats g over the kernel offsets
+        return self._scatter(np.broadcast_to(_batch_last(g)[:, None, None], (C, kh, kw, Ho, Wo, N)),
+                             a.shape)
 
     def map_weights(self, rho, bias=None) -> "SumPool2d":
         return type(self)(self.window, self.stride, self.padding,
@@ -594,7 +595,8 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, a, grad_out):
         winners = self.winners(a)
-        return self._scatter([(0, lambda i, j: _batch_last(winners[..., i, j] * grad_out))], a.shape)
+        return self._scatter(_batch_last_windows(winners) * _batch_last(grad_out)[:, None, None],
+                             a.shape)
 
 
 class LpPool2d(_Pool2d):
@@ -623,7 +625,7 @@ class LpPool2d(_Pool2d):
         safe = np.where(norm > 0, norm, 1.0)
         d = np.sign(cols) * (np.abs(cols) / safe) ** (self.p - 1.0)
         d = np.where(norm > 0, d, 0.0) * grad_out[..., None, None]
-        return self._scatter([(0, lambda i, j: _batch_last(d[..., i, j]))], a.shape)
+        return self._scatter(_batch_last_windows(d), a.shape)
 
 
 class ReLU(Layer):
