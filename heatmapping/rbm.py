@@ -60,15 +60,6 @@ FORMAT_VERSION = 1
 _KIND = "gaussian-bernoulli-rbm"
 
 
-def _sigmoid_(t: np.ndarray) -> np.ndarray:
-    """``train.sigmoid`` in place: the same operations in the same order, no temporaries."""
-    t *= 0.5
-    np.tanh(t, out=t)
-    t += 1.0
-    t *= 0.5
-    return t
-
-
 def heldout_split(n: int, *, n_heldout: int = HELDOUT["n_heldout"],
                   seed: int = HELDOUT["seed"]) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, held-out) of ``n`` samples: the last ``n_heldout`` of a seeded permutation.
@@ -335,7 +326,7 @@ class GaussianRBM:
         p0, h = ph[:n], ph[n:]                                # p(h | v0) and the sample h
         np.matmul(v0, W, out=p0)
         p0 += b
-        _sigmoid_(p0)                                         # p0 = sigmoid(v0 W + b)
+        sigmoid(p0, out=p0)                                   # p0 = sigmoid(v0 W + b)
         p = p0
         for step in range(int(self.cd_steps)):
             np.less(rng.random(p.shape, dtype=v0.dtype, out=work.u[:n]), p, out=h)  # h ~ p(h | v)
@@ -350,7 +341,7 @@ class GaussianRBM:
             p = work.pk[:n]
             np.matmul(v, W, out=p)
             p += b
-            _sigmoid_(p)                                      # p = sigmoid(v W + b)
+            sigmoid(p, out=p)                                 # p = sigmoid(v W + b)
             if step == 0:                                     # before a next step overwrites it
                 error = wph[:n]
                 error += a                                    # reconstruction a + p0 W^T

@@ -22,9 +22,14 @@ __all__ = ["log_softmax", "softmax", "sigmoid", "softplus", "cross_entropy", "ra
            "Trainer", "predict", "accuracy"]
 
 
-def sigmoid(t: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-t)), as 0.5 (1 + tanh(t / 2)): no overflow warnings for large |t|."""
-    return 0.5 * (1.0 + np.tanh(0.5 * t))
+def sigmoid(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """1 / (1 + exp(-t)), as 0.5 (1 + tanh(t / 2)): no overflow warnings for large |t|.
+    ``out``: an array to write the result into, which may be ``t`` itself (no temporaries)."""
+    out = np.multiply(t, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
 
 
 def softplus(t: np.ndarray) -> np.ndarray:
