@@ -170,9 +170,8 @@ def flipping_rate(net, x, *, rules="deep_taylor", workers: int = 1) -> float:
     of a 4x4 patch (Sec. 7.2), over all of ``x`` in batches of at most 512 shared among
     ``workers`` processes (``metrics.evaluate_selectivity(..., recompute=True)``)."""
     explain = {rules: functools.partial(lrp, net, rules=rules)}
-    batch = min(512, -(-len(x) // workers))            # at least one batch per worker
     start = time.perf_counter()
-    metrics.evaluate_selectivity(net, x, explain, patch=(4, 4), recompute=True, batch_size=batch,
+    metrics.evaluate_selectivity(net, x, explain, patch=(4, 4), recompute=True, batch_size=None,
                                  workers=workers, progress=False)
     return len(x) / (time.perf_counter() - start)
 

@@ -386,6 +386,21 @@ def test_batch_evaluation_equals_per_sample_pixel_flipping_and_shares_the_noise(
     np.testing.assert_allclose(black["lrp"].curve, single.curve.mean(axis=0), rtol=ROUNDING)
 
 
+@pytest.mark.parametrize("workers, max_batch, expected", [(1, 512, 10), (3, 512, 4), (2, 3, 3)],
+                         ids=["one worker: one batch", "3 workers: ceil(10 / 3)", "capped"])
+def test_batch_size_none_is_one_batch_per_worker_up_to_max_batch(workers, max_batch, expected, rng,
+                                                               monkeypatch):
+    # uniform removal draws one generator per batch: equal results mean equal batches
+    monkeypatch.setattr(metrics, "MAX_BATCH", max_batch)
+    net = small_cnn(rng)
+    x = rng.uniform(-1, 1, (10, 1, 8, 8))
+    kw = dict(patch=(2, 2), removal="uniform", progress=False, workers=workers)
+    lrp = {"lrp": functools.partial(explain.lrp, net)}
+    auto = metrics.evaluate_selectivity(net, x, lrp, batch_size=None, rng=np.random.default_rng(5), **kw)
+    given = metrics.evaluate_selectivity(net, x, lrp, batch_size=expected, rng=np.random.default_rng(5), **kw)
+    np.testing.assert_array_equal(auto["lrp"].auc_samples, given["lrp"].auc_samples)
+
+
 def test_on_the_shipped_cnn_every_method_beats_a_random_order_and_progress_is_printed(capsys):
     net = load_model("cnn")
     from heatmapping.data import load_mnist5k

@@ -139,9 +139,9 @@ print(f"this digit's f_c falls from {first_f['sensitivity'][0]:.1f} to, after {H
 # ## The paper's experiment: black removal, heatmap recomputed
 #
 # `metrics.evaluate_selectivity` runs pixel-flipping for every method over the digits, batch
-# by batch (here in two processes that share the batches), and keeps for each digit the curve
-# of the logit f_c and of the softmax probability p(w_c | x) = exp f_c / sum_c' exp f_c'
-# (c the class predicted at the start), over k = 0..64
+# by batch (here one batch per process, two processes: `batch_size=None`), and keeps for each
+# digit the curve of the logit f_c and of the softmax probability
+# p(w_c | x) = exp f_c / sum_c' exp f_c' (c the class predicted at the start), over k = 0..64
 # patches removed. `metrics.auc(curve)` is the mean height of a curve (trapezoid rule over the
 # fraction removed), so `metrics.auc(curves[:, :17])` is the AUC over the first 16 patches.
 
@@ -154,7 +154,7 @@ def evaluate(removal, n, *, recompute=True):
     return metrics.evaluate_selectivity(net, x[:n], methods_for(removal), patch=(4, 4),
                                         removal=removal, recompute=recompute,
                                         rng=np.random.default_rng(SEED), progress=not run.quick,
-                                        batch_size=-(-n // WORKERS), workers=WORKERS, **options)
+                                        batch_size=None, workers=WORKERS, **options)
 
 
 paper = evaluate("black", N_BLACK)
@@ -387,7 +387,7 @@ BASELINES = {
 }
 baselines = metrics.evaluate_selectivity(net, x[:N_BASE], BASELINES, patch=(4, 4), removal="black",
                                          recompute=True, progress=not run.quick,
-                                         batch_size=-(-N_BASE // WORKERS), workers=WORKERS)
+                                         batch_size=None, workers=WORKERS)
 compared = {**{name: paper[name].subset(slice(N_BASE)) for name in NAMES}, **baselines}
 print(f"{N_BASE} digits x {len(BASELINES)} baselines, "
       + ", ".join(f"{name} {res.seconds:.1f} s" for name, res in baselines.items()))

@@ -136,8 +136,8 @@ def _figure8(tour, s):
                "deep Taylor LRP": P(explain.lrp, net, rules="deep_taylor"),
                "LRP-alpha2beta1": P(explain.lrp, net, rules="alpha2beta1"),
                "random": metrics.random_relevance(rng=np.random.default_rng(0))}
-    shared = dict(recompute=True, progress=False, workers=WORKERS)
-    results = metrics.evaluate_selectivity(net, x, methods, batch_size=-(-n // WORKERS), **shared)
+    shared = dict(recompute=True, progress=False, workers=WORKERS, batch_size=None)
+    results = metrics.evaluate_selectivity(net, x, methods, **shared)
     head = {name: metrics.auc(r.curve[:17]) for name, r in results.items()}
     tour.progress("7", f"Figure 8: the baselines on the first {n_base} digits")
     # the baselines with the all-black image (the removal) as reference, and the paper's
@@ -147,8 +147,7 @@ def _figure8(tour, s):
                  "SmoothGrad": P(explain.smoothgrad, net, samples=SG_SAMPLES),
                  "occlusion": P(explain.occlusion, net, patch=(4, 4), fill=BLACK)}
     compared = {name: r.subset(slice(n_base)) for name, r in results.items() if name != "random"}
-    compared.update(metrics.evaluate_selectivity(net, x[:n_base], baselines,
-                                                 batch_size=-(-n_base // WORKERS), **shared))
+    compared.update(metrics.evaluate_selectivity(net, x[:n_base], baselines, **shared))
     compared["random"] = results["random"].subset(slice(n_base))
     head_base = {name: metrics.auc(r.curve[:17]) for name, r in compared.items()}
 
